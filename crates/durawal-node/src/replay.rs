@@ -1,0 +1,82 @@
+//! Replay cursors: one native call returns a whole batch of records.
+
+use std::sync::{Arc, Mutex};
+
+use durawal::{ReplayBatch, ReplayCursor};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint32Array};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::errors::to_js;
+
+/// Records read in one step: payloads back to back, their end offsets and LSNs.
+#[napi(object)]
+pub struct NativeBatch {
+    /// Payloads, back to back.
+    pub data: Buffer,
+    /// End offset of each record in `data`.
+    pub ends: Uint32Array,
+    /// LSN of each record.
+    pub lsns: Float64Array,
+}
+
+/// A replay position.
+#[napi]
+pub struct NativeReplay {
+    cursor: Arc<Mutex<ReplayCursor>>,
+}
+
+impl NativeReplay {
+    pub fn new(cursor: ReplayCursor) -> Self {
+        Self {
+            cursor: Arc::new(Mutex::new(cursor)),
+        }
+    }
+}
+
+#[napi]
+impl NativeReplay {
+    /// Reads the next batch on the libuv pool; resolves with `null` at the end.
+    #[napi(ts_return_type = "Promise<NativeBatch | null>")]
+    pub fn next(&self, max_records: u32, max_bytes: u32) -> AsyncTask<NextBatch> {
+        AsyncTask::new(NextBatch {
+            cursor: self.cursor.clone(),
+            max_records,
+            max_bytes,
+        })
+    }
+}
+
+pub struct NextBatch {
+    cursor: Arc<Mutex<ReplayCursor>>,
+    max_records: u32,
+    max_bytes: u32,
+}
+
+impl Task for NextBatch {
+    type Output = Option<ReplayBatch>;
+    type JsValue = Option<NativeBatch>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let mut cursor = self
+            .cursor
+            .lock()
+            .map_err(|_| napi::Error::from_reason("replay cursor lock poisoned"))?;
+        cursor
+            .next_batch(self.max_records as usize, self.max_bytes as usize)
+            .map_err(to_js)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(output.map(|batch| NativeBatch {
+            data: batch.data.into(),
+            ends: batch.ends.into(),
+            lsns: batch
+                .lsns
+                .into_iter()
+                .map(|lsn| lsn as f64)
+                .collect::<Vec<_>>()
+                .into(),
+        }))
+    }
+}

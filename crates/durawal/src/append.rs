@@ -1,0 +1,295 @@
+//! The append side: assigning LSNs and copying records into aligned buffers.
+//!
+//! Everything here runs under the log's mutex, which appenders hold only for
+//! a header encode and a memcpy. The payload CRC is computed before the lock
+//! is taken; only the header part, which contains the LSN, is added inside.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
+use crate::error::{Error, Result};
+use crate::format::{
+    chain_digest, encode_batch_payload, payload_crc, record_size, RecordHeader, RecordKind,
+    SealPayload, SegmentHeader, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
+};
+use crate::options::MAX_LSN;
+use crate::random::random_u32;
+
+/// Bytes destined for one segment file, in file order.
+pub struct Chunk {
+    /// When set, this chunk starts a new segment with this header: the
+    /// flusher writes it into the prepared file and renames that into place.
+    pub opens_segment: Option<SegmentHeader>,
+    /// File offset of the first byte of `buffer` (block-aligned).
+    pub file_offset: u64,
+    /// The bytes.
+    pub buffer: AlignedBuffer,
+    /// After this chunk the segment is sealed and closed.
+    pub seals_segment: bool,
+}
+
+/// The segment appends currently go to.
+pub struct ActiveSegment {
+    /// Its header.
+    pub header: SegmentHeader,
+    /// Its size; records and the seal must fit.
+    pub capacity: u64,
+    /// Where the next record goes.
+    pub position: u64,
+    /// Chained digest of its records.
+    pub digest: u32,
+    /// Logical records in it.
+    pub record_count: u64,
+}
+
+/// State shared by appenders and the flusher (always behind the log's mutex).
+pub struct AppendState {
+    /// LSN of the next record.
+    pub next_lsn: u64,
+    /// Where appends go.
+    pub segment: ActiveSegment,
+    /// Chunks not yet taken by the flusher; the last one is being filled.
+    pub pending: VecDeque<Chunk>,
+    /// Record bytes appended since the flusher last took the chunks.
+    pub pending_bytes: u64,
+    /// Highest LSN that some caller asked to be made durable.
+    pub requested_lsn: u64,
+    /// Buffers the flusher gave back, reused to avoid reallocating.
+    pub spare_buffers: Vec<AlignedBuffer>,
+    /// The failure that poisoned the log, if any.
+    pub failure: Option<Arc<Error>>,
+    /// Close was requested; no more appends.
+    pub closing: bool,
+    /// Size of segments created from now on.
+    pub segment_size: u64,
+    /// Largest payload of one record.
+    pub max_record_size: u64,
+    /// Largest payload of one batch.
+    pub max_batch_payload: u64,
+    /// Scratch space for encoding batch payloads.
+    batch_scratch: Vec<u8>,
+}
+
+impl AppendState {
+    /// State for appending at `segment.position`, whose partial block
+    /// (`tail_block`, the bytes from the block start to the position) is
+    /// already on disk and must be rewritten unchanged by the next flush.
+    pub fn new(
+        next_lsn: u64,
+        segment: ActiveSegment,
+        tail_block: &[u8],
+        segment_size: u64,
+        max_record_size: u64,
+        max_batch_payload: u64,
+    ) -> Self {
+        let mut buffer = AlignedBuffer::new();
+        buffer.extend_from_slice(tail_block);
+        let chunk = Chunk {
+            opens_segment: None,
+            file_offset: segment.position - tail_block.len() as u64,
+            buffer,
+            seals_segment: false,
+        };
+        Self {
+            next_lsn,
+            segment,
+            pending: VecDeque::from([chunk]),
+            pending_bytes: 0,
+            requested_lsn: 0,
+            spare_buffers: Vec::new(),
+            failure: None,
+            closing: false,
+            segment_size,
+            max_record_size,
+            max_batch_payload,
+            batch_scratch: Vec::new(),
+        }
+    }
+
+    /// LSN of the last appended record (0 when none).
+    pub fn last_lsn(&self) -> u64 {
+        self.next_lsn - 1
+    }
+
+    /// Refuses work once the log is poisoned or closing.
+    pub fn check_open(&self) -> Result<()> {
+        if let Some(failure) = &self.failure {
+            return Err(Error::Poisoned(failure.clone()));
+        }
+        if self.closing {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Appends one record whose unseeded payload CRC is `crc`; returns its LSN.
+    pub fn append(&mut self, payload: &[u8], crc: u32) -> Result<u64> {
+        self.check_open()?;
+        if payload.len() as u64 > self.max_record_size {
+            return Err(Error::TooLarge {
+                what: "record",
+                size: payload.len() as u64,
+                limit: self.max_record_size,
+            });
+        }
+        self.append_record(RecordKind::Data, 1, payload, crc)
+    }
+
+    /// Appends `records` as one atomic batch; returns the first and last LSN.
+    pub fn append_batch(&mut self, records: &[&[u8]]) -> Result<(u64, u64)> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Err(Error::InvalidArgument(
+                "appendBatch needs at least one record".into(),
+            ));
+        }
+        if let Some(record) = records
+            .iter()
+            .find(|record| record.len() as u64 > self.max_record_size)
+        {
+            return Err(Error::TooLarge {
+                what: "record",
+                size: record.len() as u64,
+                limit: self.max_record_size,
+            });
+        }
+        let payload_size = 4 + records
+            .iter()
+            .map(|record| 4 + record.len() as u64)
+            .sum::<u64>();
+        if payload_size > self.max_batch_payload {
+            return Err(Error::TooLarge {
+                what: "batch",
+                size: payload_size,
+                limit: self.max_batch_payload,
+            });
+        }
+        let mut scratch = std::mem::take(&mut self.batch_scratch);
+        scratch.clear();
+        encode_batch_payload(records, &mut scratch);
+        let crc = payload_crc(&scratch);
+        let result = self.append_record(RecordKind::Batch, records.len() as u64, &scratch, crc);
+        self.batch_scratch = scratch;
+        let first = result?;
+        Ok((first, first + records.len() as u64 - 1))
+    }
+
+    fn append_record(
+        &mut self,
+        kind: RecordKind,
+        lsn_count: u64,
+        payload: &[u8],
+        crc: u32,
+    ) -> Result<u64> {
+        let lsn = self.next_lsn;
+        if lsn + lsn_count - 1 > MAX_LSN {
+            return Err(Error::LsnExhausted { max: MAX_LSN });
+        }
+        let size = record_size(payload.len()) as u64;
+        if self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity {
+            self.rotate()?;
+        }
+        let header = RecordHeader::encode(
+            self.segment.header.salt,
+            kind,
+            lsn,
+            crc,
+            payload.len() as u32,
+        );
+        let chunk = self
+            .pending
+            .back_mut()
+            .expect("a chunk is always being filled");
+        chunk.buffer.extend_from_slice(&header);
+        chunk.buffer.extend_from_slice(payload);
+        chunk
+            .buffer
+            .extend_zeroed(size as usize - header.len() - payload.len());
+        let record_crc = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
+        self.segment.position += size;
+        self.segment.digest = chain_digest(self.segment.digest, record_crc);
+        self.segment.record_count += lsn_count;
+        self.next_lsn += lsn_count;
+        self.pending_bytes += size;
+        Ok(lsn)
+    }
+
+    /// Seals the active segment and starts the next one. Both happen in
+    /// memory here; the flusher makes them real in order.
+    fn rotate(&mut self) -> Result<()> {
+        let last_lsn = self.last_lsn();
+        let seal = SealPayload {
+            record_count: self.segment.record_count,
+            last_lsn,
+            digest: self.segment.digest,
+        }
+        .encode();
+        let header = RecordHeader::encode(
+            self.segment.header.salt,
+            RecordKind::Seal,
+            last_lsn,
+            payload_crc(&seal),
+            seal.len() as u32,
+        );
+        let seal_offset = self.segment.position;
+        let chunk = self
+            .pending
+            .back_mut()
+            .expect("a chunk is always being filled");
+        chunk.buffer.extend_from_slice(&header);
+        chunk.buffer.extend_from_slice(&seal);
+        chunk
+            .buffer
+            .extend_zeroed(SEAL_RECORD_SIZE - header.len() - seal.len());
+        chunk.seals_segment = true;
+
+        let next_header = SegmentHeader {
+            salt: random_u32()?,
+            log_id: self.segment.header.log_id,
+            first_lsn: self.next_lsn,
+            prev_seal_offset: seal_offset,
+            prev_digest: self.segment.digest,
+        };
+        let mut buffer = self.spare_buffers.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(&next_header.encode());
+        self.pending.push_back(Chunk {
+            opens_segment: Some(next_header),
+            file_offset: 0,
+            buffer,
+            seals_segment: false,
+        });
+        self.segment = ActiveSegment {
+            header: next_header,
+            capacity: self.segment_size,
+            position: SEGMENT_HEADER_SIZE as u64,
+            digest: 0,
+            record_count: 0,
+        };
+        Ok(())
+    }
+
+    /// Hands every pending chunk to the flusher and starts a new chunk that
+    /// begins with a copy of the partial tail block. Rewriting that block is
+    /// safe because the copy is byte-identical to what is (or will be) on
+    /// disk, so a torn rewrite cannot damage records already acknowledged.
+    pub fn take_pending(&mut self) -> (VecDeque<Chunk>, u64) {
+        let last = self.pending.back().expect("a chunk is always being filled");
+        let block_start = self.segment.position - self.segment.position % BLOCK_SIZE as u64;
+        let from = (block_start - last.file_offset) as usize;
+        let to = (self.segment.position - last.file_offset) as usize;
+        let mut buffer = self.spare_buffers.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(&last.buffer.as_slice()[from..to]);
+        let fresh = Chunk {
+            opens_segment: None,
+            file_offset: block_start,
+            buffer,
+            seals_segment: false,
+        };
+        let taken = std::mem::replace(&mut self.pending, VecDeque::from([fresh]));
+        self.pending_bytes = 0;
+        (taken, self.last_lsn())
+    }
+}

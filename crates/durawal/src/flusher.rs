@@ -1,0 +1,214 @@
+//! The flush thread: takes the filled buffers, writes them, syncs, and
+//! publishes the new durable LSN.
+//!
+//! It is a dedicated OS thread rather than a libuv pool task because fs and
+//! DNS work share that pool, and a slow fsync must not starve them (nor be
+//! starved by them). One flush serves every record appended before it began,
+//! which is what makes concurrent writers share one write+sync.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+use std::time::Instant;
+
+use crate::aligned_buffer::AlignedBuffer;
+use crate::append::{AppendState, Chunk};
+use crate::error::{Error, Result};
+use crate::format::PREPARED_SEGMENT_NAME;
+use crate::options::SyncPolicy;
+use crate::recovery::TEAR_WINDOW;
+use crate::segment_files::{install_segment, SegmentPreparer};
+use crate::storage::StorageFile;
+use crate::wal::{FlushEvent, Shared};
+
+/// Pending bytes that make the flusher write and sync even when no caller
+/// asked for durability, so memory stays bounded under every policy.
+pub const FLUSH_THRESHOLD: u64 = 4 << 20;
+/// Spare buffers kept for reuse; more are freed.
+const SPARE_BUFFERS: usize = 4;
+
+/// The flusher's own state: the file it writes and the next one being prepared.
+pub struct Flusher {
+    shared: Arc<Shared>,
+    file: Box<dyn StorageFile>,
+    path: PathBuf,
+    preparer: SegmentPreparer,
+    last_flush: Instant,
+}
+
+enum Due {
+    Now,
+    At(Instant),
+    Idle,
+    Exit,
+}
+
+impl Flusher {
+    /// A flusher writing to the active segment `file` at `path`.
+    pub fn new(shared: Arc<Shared>, file: Box<dyn StorageFile>, path: PathBuf) -> Self {
+        let mut preparer = SegmentPreparer::default();
+        let segment_size = shared.state.lock().expect("state lock").segment_size;
+        preparer.start(
+            shared.storage.clone(),
+            shared.dir.clone(),
+            segment_size,
+            shared.direct,
+        );
+        Self {
+            shared,
+            file,
+            path,
+            preparer,
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// Runs until close; every record appended before close is flushed
+    /// (unless the log is poisoned).
+    pub fn run(mut self) {
+        let shared = self.shared.clone();
+        let mut state = shared.state.lock().expect("state lock");
+        loop {
+            match self.due(&state) {
+                Due::Exit => break,
+                Due::Idle => {
+                    state = shared.work.wait(state).expect("state lock");
+                    continue;
+                }
+                Due::At(deadline) => {
+                    let timeout = deadline.saturating_duration_since(Instant::now());
+                    state = shared
+                        .work
+                        .wait_timeout(state, timeout)
+                        .expect("state lock")
+                        .0;
+                    if Instant::now() < deadline {
+                        continue;
+                    }
+                }
+                Due::Now => {}
+            }
+            let (chunks, target) = state.take_pending();
+            drop(state);
+            let result = self.write_and_sync(chunks);
+            self.last_flush = Instant::now();
+            state = shared.state.lock().expect("state lock");
+            let event = match result {
+                Ok(buffers) => {
+                    let room = SPARE_BUFFERS.saturating_sub(state.spare_buffers.len());
+                    state.spare_buffers.extend(buffers.into_iter().take(room));
+                    // Release pairs with the Acquire loads of readers: whoever
+                    // sees the new durable LSN also sees that the sync returned.
+                    shared.durable_lsn.store(target, Ordering::Release);
+                    FlushEvent::Durable(target)
+                }
+                Err(error) => {
+                    state.failure = Some(Arc::new(error));
+                    FlushEvent::Failed
+                }
+            };
+            shared.durable_changed.notify_all();
+            drop(state);
+            shared.notify(event);
+            state = shared.state.lock().expect("state lock");
+        }
+        drop(state);
+        self.preparer.finish();
+        // The prepared file holds nothing of the log; removing it leaves a
+        // closed log's directory with only segments and the lock file.
+        let _ = shared
+            .storage
+            .remove_file(&shared.dir.join(PREPARED_SEGMENT_NAME));
+    }
+
+    fn due(&self, state: &MutexGuard<'_, AppendState>) -> Due {
+        if state.failure.is_some() {
+            return if state.closing { Due::Exit } else { Due::Idle };
+        }
+        let durable = self.shared.durable_lsn.load(Ordering::Acquire);
+        if state.last_lsn() <= durable {
+            return if state.closing { Due::Exit } else { Due::Idle };
+        }
+        let threshold = match self.shared.policy {
+            SyncPolicy::Bytes(bytes) => bytes.min(FLUSH_THRESHOLD),
+            _ => FLUSH_THRESHOLD,
+        };
+        if state.closing || state.requested_lsn > durable || state.pending_bytes >= threshold {
+            return Due::Now;
+        }
+        match self.shared.policy {
+            SyncPolicy::Interval(interval) => Due::At(self.last_flush + interval),
+            _ => Due::Idle,
+        }
+    }
+
+    /// Writes the chunks in order and syncs. Never more than the tear window
+    /// is written between two syncs, which bounds what a crash can tear.
+    /// Returns the buffers for reuse.
+    fn write_and_sync(&mut self, chunks: VecDeque<Chunk>) -> Result<Vec<AlignedBuffer>> {
+        let mut unsynced = 0u64;
+        let mut buffers = Vec::with_capacity(chunks.len());
+        for mut chunk in chunks {
+            if chunk.opens_segment.is_some() {
+                let shared = &self.shared;
+                let segment_size = shared.state.lock().expect("state lock").segment_size;
+                let prepared = self.preparer.take(
+                    &*shared.storage,
+                    &shared.dir,
+                    segment_size,
+                    shared.direct,
+                )?;
+                self.file = prepared.file;
+                self.path = shared.dir.join(PREPARED_SEGMENT_NAME);
+            }
+            let bytes = chunk.buffer.padded_to_block();
+            let mut offset = chunk.file_offset;
+            for piece in bytes.chunks(TEAR_WINDOW as usize) {
+                if unsynced > 0 && unsynced + piece.len() as u64 > TEAR_WINDOW {
+                    self.sync()?;
+                    unsynced = 0;
+                }
+                self.file
+                    .write_all_at(piece, offset)
+                    .map_err(|e| Error::io("write", &self.path, e))?;
+                offset += piece.len() as u64;
+                unsynced += piece.len() as u64;
+            }
+            if let Some(header) = chunk.opens_segment {
+                // The header and first records are synced before the rename,
+                // and the directory is synced after it, so an acknowledged
+                // record never lives in a file whose name could be lost.
+                self.sync()?;
+                unsynced = 0;
+                let shared = &self.shared;
+                self.path = install_segment(&*shared.storage, &shared.dir, header.first_lsn)?;
+                let segment_size = shared.state.lock().expect("state lock").segment_size;
+                self.preparer.start(
+                    shared.storage.clone(),
+                    shared.dir.clone(),
+                    segment_size,
+                    shared.direct,
+                );
+            }
+            if chunk.seals_segment {
+                // The sealed segment must be complete on disk before the next
+                // one can appear under its name.
+                self.sync()?;
+                unsynced = 0;
+            }
+            buffers.push(chunk.buffer);
+        }
+        if unsynced > 0 {
+            self.sync()?;
+        }
+        Ok(buffers)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.shared.count_sync();
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync", &self.path, e))
+    }
+}

@@ -1,0 +1,130 @@
+//! Options of an open log, with their limits and defaults.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::{RECORD_HEADER_SIZE, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE};
+
+/// Smallest segment size accepted: room for the header and a few blocks of records.
+pub const MIN_SEGMENT_SIZE: u64 = 64 * 1024;
+/// Largest segment size accepted (4 GiB): record offsets and lengths stay in u32 range.
+pub const MAX_SEGMENT_SIZE: u64 = 4 << 30;
+/// Default segment size (64 MiB).
+pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
+/// Default largest record payload (16 MiB), lowered to fit small segments.
+pub const DEFAULT_MAX_RECORD_SIZE: u64 = 16 << 20;
+/// Largest LSN the log assigns: 2^53 - 1, the largest integer a JavaScript number holds exactly.
+pub const MAX_LSN: u64 = (1 << 53) - 1;
+/// Segment sizes must be multiples of this (the direct-I/O block).
+pub const SEGMENT_SIZE_GRANULE: u64 = 4096;
+
+/// When the flusher makes appended records durable on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every `write` asks for durability; concurrent writers share one sync (group commit).
+    Always,
+    /// Only explicit `sync` calls and close make records durable.
+    Never,
+    /// Sync whatever is pending at this interval.
+    Interval(Duration),
+    /// Sync as soon as this many bytes are pending.
+    Bytes(u64),
+}
+
+/// Whether to bypass the page cache for writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectIo {
+    /// Use O_DIRECT when the filesystem accepts it, buffered I/O otherwise.
+    Auto,
+    /// Require O_DIRECT; opening fails where the filesystem refuses it.
+    Required,
+    /// Always buffered I/O.
+    Off,
+}
+
+/// What recovery does with damage it finds on open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Cut a damaged tail of the last segment (a torn unsynced write) and report it;
+    /// refuse damage anywhere else.
+    TolerateTail,
+    /// Refuse any damage, even a torn tail.
+    Absolute,
+    /// Keep the longest valid prefix of the log and drop everything after the first damage.
+    PointInTime,
+    /// Skip damaged records, keep every valid record after them, report what was skipped.
+    SkipCorrupted,
+}
+
+/// Options for [`crate::Wal::open`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// When records become durable without an explicit sync.
+    pub sync: SyncPolicy,
+    /// Size every segment file is preallocated to, in bytes.
+    pub segment_size: u64,
+    /// Direct I/O choice.
+    pub direct_io: DirectIo,
+    /// Damage handling at open.
+    pub recovery: RecoveryMode,
+    /// Largest payload of one record, in bytes.
+    pub max_record_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sync: SyncPolicy::Always,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            direct_io: DirectIo::Auto,
+            recovery: RecoveryMode::TolerateTail,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+        }
+    }
+}
+
+/// Payload bytes a single record may have in a segment of `segment_size` bytes.
+pub fn record_capacity(segment_size: u64) -> u64 {
+    segment_size - (SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + SEAL_RECORD_SIZE + 8) as u64
+}
+
+impl Options {
+    /// Checks ranges; the message names the option and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let size = self.segment_size;
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&size)
+            || size % SEGMENT_SIZE_GRANULE != 0
+        {
+            return Err(Error::InvalidArgument(format!(
+                "segmentSize must be a multiple of {SEGMENT_SIZE_GRANULE} between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE} bytes; got {size}"
+            )));
+        }
+        let capacity = record_capacity(size);
+        if self.max_record_size == 0 || self.max_record_size > capacity {
+            return Err(Error::InvalidArgument(format!(
+                "maxRecordSize must be between 1 and {capacity} bytes for a segmentSize of {size}; got {}",
+                self.max_record_size
+            )));
+        }
+        match self.sync {
+            SyncPolicy::Interval(interval)
+                if interval.is_zero() || interval > Duration::from_secs(3600) =>
+            {
+                Err(Error::InvalidArgument(format!(
+                    "sync.intervalMs must be between 1 and 3600000; got {}",
+                    interval.as_millis()
+                )))
+            }
+            SyncPolicy::Bytes(0) => Err(Error::InvalidArgument(
+                "sync.bytes must be at least 1".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Largest payload of one batch (count, lengths and records): a batch is
+    /// one physical record, so it must fit a segment like any record.
+    pub fn max_batch_payload(&self) -> u64 {
+        record_capacity(self.segment_size)
+    }
+}

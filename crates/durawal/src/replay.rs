@@ -1,0 +1,170 @@
+//! Reading records back in LSN order, many at a time.
+//!
+//! A cursor returns batches (one byte buffer, record end offsets and LSNs)
+//! so that a binding crosses into native code once per batch, not per record.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::{parse_segment_name, segment_file_name, BatchEntries, RecordKind};
+use crate::scanner::{ScanItem, SegmentScanner};
+use crate::storage::Storage;
+
+/// Records read in one step.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayBatch {
+    /// Payloads, back to back.
+    pub data: Vec<u8>,
+    /// End offset in `data` of each record.
+    pub ends: Vec<u32>,
+    /// LSN of each record.
+    pub lsns: Vec<u64>,
+}
+
+impl ReplayBatch {
+    fn push(&mut self, lsn: u64, payload: &[u8]) {
+        self.data.extend_from_slice(payload);
+        self.ends.push(self.data.len() as u32);
+        self.lsns.push(lsn);
+    }
+
+    /// Number of records in the batch.
+    pub fn len(&self) -> usize {
+        self.lsns.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.lsns.is_empty()
+    }
+}
+
+/// A position in the log, moving forward.
+pub struct ReplayCursor {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    scanner: Option<SegmentScanner>,
+    from: u64,
+    to: u64,
+    max_record_size: u64,
+    skip_corrupted: bool,
+}
+
+impl ReplayCursor {
+    /// A cursor over the records with LSNs in `from..=to` of the log in `dir`.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        from: u64,
+        to: u64,
+        max_record_size: u64,
+        skip_corrupted: bool,
+    ) -> Result<Self> {
+        let mut cursor = Self {
+            storage,
+            dir: dir.to_owned(),
+            scanner: None,
+            from,
+            to,
+            max_record_size,
+            skip_corrupted,
+        };
+        if from <= to {
+            let names = cursor
+                .storage
+                .list_dir(dir)
+                .map_err(|e| Error::io("readdir", dir, e))?;
+            let mut starts: Vec<u64> = names
+                .iter()
+                .filter_map(|name| parse_segment_name(name))
+                .collect();
+            starts.sort_unstable();
+            let start = starts
+                .iter()
+                .rev()
+                .find(|&&first| first <= from)
+                .or(starts.first());
+            if let Some(&start) = start {
+                cursor.scanner = Some(cursor.open_segment(start)?);
+            }
+        }
+        Ok(cursor)
+    }
+
+    fn open_segment(&self, first_lsn: u64) -> Result<SegmentScanner> {
+        let path = self.dir.join(segment_file_name(first_lsn));
+        SegmentScanner::open(&*self.storage, &path, self.max_record_size)
+    }
+
+    /// The next records, up to about `max_bytes` of payload or `max_records`
+    /// records (at least one record when any is left); `None` at the end.
+    pub fn next_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Option<ReplayBatch>> {
+        let mut batch = ReplayBatch::default();
+        while batch.len() < max_records && batch.data.len() < max_bytes {
+            let Some(scanner) = self.scanner.as_mut() else {
+                break;
+            };
+            if scanner.next_lsn() > self.to {
+                self.scanner = None;
+                break;
+            }
+            match scanner.next_item()? {
+                ScanItem::Record { header } => {
+                    let (from, to) = (self.from, self.to);
+                    let mut take = |lsn: u64, payload: &[u8]| {
+                        if (from..=to).contains(&lsn) {
+                            batch.push(lsn, payload);
+                        }
+                    };
+                    match header.kind {
+                        RecordKind::Batch => {
+                            let entries = BatchEntries::new(scanner.payload())
+                                .expect("scanner checked the batch");
+                            for (index, entry) in entries.enumerate() {
+                                take(
+                                    header.lsn + index as u64,
+                                    entry.expect("scanner checked the batch"),
+                                );
+                            }
+                        }
+                        _ => take(header.lsn, scanner.payload()),
+                    }
+                }
+                ScanItem::Seal { seal, .. } => {
+                    let next = seal.last_lsn + 1;
+                    self.scanner = if next <= self.to {
+                        Some(self.open_segment(next)?)
+                    } else {
+                        None
+                    };
+                }
+                ScanItem::End { offset } => {
+                    return Err(Error::corrupt(
+                        scanner.path(),
+                        offset,
+                        format!(
+                            "log ends at LSN {} but replay expected records up to LSN {}",
+                            scanner.next_lsn() - 1,
+                            self.to
+                        ),
+                    ));
+                }
+                ScanItem::Damage { offset, reason } => {
+                    let limit = scanner.file_length();
+                    match scanner.find_valid_record(offset + 1, limit)? {
+                        Some((later, header)) if self.skip_corrupted => {
+                            scanner.resume_at(later, &header)
+                        }
+                        _ => return Err(Error::corrupt(scanner.path(), offset, reason)),
+                    }
+                }
+            }
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}

@@ -1,0 +1,362 @@
+//! Reads the records of one segment file in order and says exactly where and
+//! why the valid part ends. Recovery and replay share it, so both apply the
+//! same rules to the same bytes.
+
+use std::path::{Path, PathBuf};
+
+use crate::aligned_buffer::BLOCK_SIZE;
+use crate::error::{Error, Result};
+use crate::format::{
+    chain_digest, BatchEntries, HeaderCheck, RecordHeader, RecordKind, SealPayload, SegmentHeader,
+    RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+};
+use crate::storage::{OpenMode, Storage, StorageFile};
+
+/// Bytes read from the file at a time.
+const READ_WINDOW: usize = 1 << 20;
+
+/// One step of a scan.
+#[derive(Debug)]
+pub enum ScanItem {
+    /// A data or batch record. Its payload is available through [`SegmentScanner::payload`].
+    Record {
+        /// Its header.
+        header: RecordHeader,
+    },
+    /// The seal that closes the segment; it matched the records before it.
+    Seal {
+        /// Where the seal starts.
+        offset: u64,
+        /// What it says.
+        seal: SealPayload,
+    },
+    /// The written part ends here cleanly: a zero header or the end of the file.
+    End {
+        /// Where the next record would go.
+        offset: u64,
+    },
+    /// Bytes that are not the next valid record of this segment.
+    Damage {
+        /// Where the damage starts.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Sequential reader of one segment.
+pub struct SegmentScanner {
+    file: Box<dyn StorageFile>,
+    path: PathBuf,
+    header: SegmentHeader,
+    file_length: u64,
+    max_record_size: u64,
+    position: u64,
+    next_lsn: u64,
+    digest: u32,
+    record_count: u64,
+    window: Vec<u8>,
+    window_start: u64,
+    last_payload: (usize, usize),
+}
+
+impl SegmentScanner {
+    /// Opens `path` read-only, dropping cached pages first so that what is
+    /// read is what the disk holds, and checks the segment header.
+    pub fn open(storage: &dyn Storage, path: &Path, max_record_size: u64) -> Result<Self> {
+        let file = storage
+            .open(path, OpenMode::Read, false)
+            .map_err(|e| Error::io("open", path, e))?;
+        file.drop_cache()
+            .map_err(|e| Error::io("posix_fadvise", path, e))?;
+        let file_length = file.len().map_err(|e| Error::io("stat", path, e))?;
+        let mut scanner = Self {
+            file,
+            path: path.to_owned(),
+            header: SegmentHeader {
+                salt: 0,
+                log_id: [0; 16],
+                first_lsn: 0,
+                prev_seal_offset: 0,
+                prev_digest: 0,
+            },
+            file_length,
+            max_record_size,
+            position: SEGMENT_HEADER_SIZE as u64,
+            next_lsn: 0,
+            digest: 0,
+            record_count: 0,
+            window: Vec::new(),
+            window_start: 0,
+            last_payload: (0, 0),
+        };
+        let header_bytes = scanner
+            .read(0, SEGMENT_HEADER_SIZE.min(file_length as usize))?
+            .to_vec();
+        scanner.header = SegmentHeader::decode(&header_bytes)
+            .map_err(|reason| Error::corrupt(path, 0, reason))?;
+        scanner.next_lsn = scanner.header.first_lsn;
+        Ok(scanner)
+    }
+
+    /// The checked segment header.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Length of the segment file.
+    pub fn file_length(&self) -> u64 {
+        self.file_length
+    }
+
+    /// LSN the next record must carry.
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    /// Where the next record starts.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Chained digest of the records read so far.
+    pub fn digest(&self) -> u32 {
+        self.digest
+    }
+
+    /// Logical records read so far.
+    pub fn record_count(&self) -> u64 {
+        self.record_count
+    }
+
+    /// The payload of the record last returned by [`Self::next_item`].
+    pub fn payload(&self) -> &[u8] {
+        &self.window[self.last_payload.0..self.last_payload.1]
+    }
+
+    /// Reads the next item and advances past it when it is a record or seal.
+    pub fn next_item(&mut self) -> Result<ScanItem> {
+        let offset = self.position;
+        match self.check_record_at(offset)? {
+            Candidate::Zero | Candidate::EndOfFile => Ok(ScanItem::End { offset }),
+            Candidate::Invalid(reason) => Ok(ScanItem::Damage {
+                offset,
+                reason: reason.into(),
+            }),
+            Candidate::Valid(header, payload_range) => self.accept(offset, header, payload_range),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        offset: u64,
+        header: RecordHeader,
+        payload_range: (usize, usize),
+    ) -> Result<ScanItem> {
+        self.last_payload = payload_range;
+        let expected_last = self.next_lsn.wrapping_sub(1);
+        match header.kind {
+            RecordKind::Seal => {
+                let seal = SealPayload::decode(self.payload());
+                let matches = seal.is_some_and(|seal| {
+                    header.lsn == expected_last
+                        && seal.last_lsn == expected_last
+                        && seal.digest == self.digest
+                        && seal.record_count == self.record_count
+                });
+                match seal {
+                    Some(seal) if matches => {
+                        self.position += header.record_size() as u64;
+                        Ok(ScanItem::Seal { offset, seal })
+                    }
+                    _ => Ok(ScanItem::Damage {
+                        offset,
+                        reason: "seal does not match the records before it".into(),
+                    }),
+                }
+            }
+            RecordKind::Data | RecordKind::Batch => {
+                if header.lsn != self.next_lsn {
+                    return Ok(ScanItem::Damage {
+                        offset,
+                        reason: format!(
+                            "record carries LSN {} where LSN {} was expected",
+                            header.lsn, self.next_lsn
+                        ),
+                    });
+                }
+                let count = match header.kind {
+                    RecordKind::Batch => match batch_count(self.payload()) {
+                        Some(count) => count,
+                        None => {
+                            return Ok(ScanItem::Damage {
+                                offset,
+                                reason: "malformed batch record".into(),
+                            })
+                        }
+                    },
+                    _ => 1,
+                };
+                self.position += header.record_size() as u64;
+                self.next_lsn += count;
+                self.record_count += count;
+                self.digest = chain_digest(self.digest, header.crc);
+                Ok(ScanItem::Record { header })
+            }
+        }
+    }
+
+    /// Looks for the next record at or after `from` (on the record alignment)
+    /// that is valid for this segment and carries an LSN at or above the one
+    /// expected, stopping before `limit`. Used to tell a torn tail from
+    /// damage in the middle, and by the skip-corrupted mode to resume.
+    pub fn find_valid_record(
+        &mut self,
+        from: u64,
+        limit: u64,
+    ) -> Result<Option<(u64, RecordHeader)>> {
+        let mut offset = from.next_multiple_of(RECORD_ALIGNMENT as u64);
+        let limit = limit.min(self.file_length);
+        while offset + RECORD_HEADER_SIZE as u64 <= limit {
+            if let Candidate::Valid(header, _) = self.check_record_at(offset)? {
+                if header.kind != RecordKind::Seal && header.lsn >= self.next_lsn {
+                    return Ok(Some((offset, header)));
+                }
+            }
+            offset += RECORD_ALIGNMENT as u64;
+        }
+        Ok(None)
+    }
+
+    /// Continues the scan at `offset`, where [`Self::find_valid_record`] found
+    /// `header`; the LSNs in between are skipped.
+    pub fn resume_at(&mut self, offset: u64, header: &RecordHeader) {
+        self.position = offset;
+        self.next_lsn = header.lsn;
+    }
+
+    /// Reads the seal at `offset`, as the next segment's header points to it.
+    /// `None` when no valid seal is there.
+    pub fn seal_at(&mut self, offset: u64) -> Result<Option<(RecordHeader, SealPayload)>> {
+        match self.check_record_at(offset)? {
+            Candidate::Valid(header, range) if header.kind == RecordKind::Seal => {
+                self.last_payload = range;
+                Ok(SealPayload::decode(self.payload()).map(|seal| (header, seal)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Offset just past the last non-zero byte in `[from, until)`, or `from` when all are zero.
+    pub fn end_of_nonzero(&mut self, from: u64, until: u64) -> Result<u64> {
+        let until = until.min(self.file_length);
+        let mut end = from;
+        let mut offset = from;
+        while offset < until {
+            let length = (until - offset).min(READ_WINDOW as u64) as usize;
+            let bytes = self.read(offset, length)?;
+            if let Some(last) = bytes.iter().rposition(|&b| b != 0) {
+                end = offset + last as u64 + 1;
+            }
+            offset += length as u64;
+        }
+        Ok(end)
+    }
+
+    fn check_record_at(&mut self, offset: u64) -> Result<Candidate> {
+        if offset + RECORD_HEADER_SIZE as u64 > self.file_length {
+            return Ok(Candidate::EndOfFile);
+        }
+        let header_bytes: [u8; RECORD_HEADER_SIZE] = self
+            .read(offset, RECORD_HEADER_SIZE)?
+            .try_into()
+            .expect("header size");
+        let header = match RecordHeader::decode(self.header.salt, &header_bytes) {
+            HeaderCheck::Zero => return Ok(Candidate::Zero),
+            HeaderCheck::Invalid(reason) => return Ok(Candidate::Invalid(reason)),
+            HeaderCheck::Valid(header) => header,
+        };
+        // The length is checked against the limits before a single byte of
+        // payload is read or a buffer is sized for it.
+        let bytes_left = self.file_length - offset;
+        if header.record_size() as u64 > bytes_left {
+            return Ok(Candidate::Invalid(
+                "record length exceeds the bytes left in the segment",
+            ));
+        }
+        if header.kind == RecordKind::Data && u64::from(header.length) > self.max_record_size {
+            return Ok(Candidate::Invalid(
+                "record length exceeds the record size limit",
+            ));
+        }
+        let payload_offset = offset + RECORD_HEADER_SIZE as u64;
+        self.read(payload_offset, header.length as usize)?;
+        let start = (payload_offset - self.window_start) as usize;
+        let range = (start, start + header.length as usize);
+        if !header.payload_matches(
+            self.header.salt,
+            &header_bytes,
+            &self.window[range.0..range.1],
+        ) {
+            return Ok(Candidate::Invalid("record checksum mismatch"));
+        }
+        Ok(Candidate::Valid(header, range))
+    }
+
+    /// Makes `[offset, offset + length)` available in the window and returns it.
+    fn read(&mut self, offset: u64, length: usize) -> Result<&[u8]> {
+        let window_end = self.window_start + self.window.len() as u64;
+        if offset < self.window_start || offset + length as u64 > window_end {
+            let start = offset - offset % BLOCK_SIZE as u64;
+            let want = ((offset - start) as usize + length).max(READ_WINDOW);
+            let want = want.min((self.file_length - start) as usize);
+            self.window.resize(want, 0);
+            let mut filled = 0;
+            while filled < want {
+                let n = self
+                    .file
+                    .read_at(&mut self.window[filled..], start + filled as u64)
+                    .map_err(|e| Error::io("read", &self.path, e))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            self.window.truncate(filled);
+            self.window_start = start;
+            if (offset - start) as usize + length > filled {
+                return Err(Error::corrupt(
+                    &self.path,
+                    offset,
+                    "segment file ended while being read",
+                ));
+            }
+        }
+        let start = (offset - self.window_start) as usize;
+        Ok(&self.window[start..start + length])
+    }
+}
+
+enum Candidate {
+    Zero,
+    EndOfFile,
+    Invalid(&'static str),
+    Valid(RecordHeader, (usize, usize)),
+}
+
+/// Number of logical records in a batch payload, or `None` when its structure is broken.
+fn batch_count(payload: &[u8]) -> Option<u64> {
+    let entries = BatchEntries::new(payload)?;
+    let count = entries.declared_count();
+    let mut seen = 0u32;
+    for entry in entries {
+        entry?;
+        seen += 1;
+    }
+    (count > 0 && seen == count).then_some(u64::from(count))
+}

@@ -1,0 +1,414 @@
+//! The log as callers see it: open (lock, probe, recover), append, sync,
+//! replay, close.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
+use crate::append::{ActiveSegment, AppendState};
+use crate::error::{Error, Result};
+use crate::flusher::Flusher;
+use crate::format::{payload_crc, SegmentHeader, SEGMENT_HEADER_SIZE};
+use crate::options::{DirectIo, Options, SyncPolicy};
+use crate::random::{random_log_id, random_u32};
+use crate::recovery::{recover, RecoveredTail, RecoveryReport};
+use crate::replay::ReplayCursor;
+use crate::segment_files::{install_segment, prepare_segment};
+use crate::storage::{LockGuard, OpenMode, OsStorage, Storage, StorageFile};
+use crate::LOCK_FILE_NAME;
+
+/// What the flusher reports after each flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushEvent {
+    /// Every record up to this LSN is on stable storage.
+    Durable(u64),
+    /// A write or sync failed; the log is poisoned (see [`Wal::check_health`]).
+    Failed,
+}
+
+/// Called on the flush thread after every flush; must not block.
+pub type FlushListener = Box<dyn Fn(FlushEvent) + Send + Sync>;
+
+/// How writes reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoMode {
+    /// O_DIRECT (F_NOCACHE on macOS) plus a data sync.
+    Direct,
+    /// Through the page cache plus a data sync.
+    Buffered,
+}
+
+/// State shared by the caller-facing [`Wal`] and the flush thread.
+pub struct Shared {
+    pub(crate) state: Mutex<AppendState>,
+    /// Wakes the flusher: a sync request, a full buffer, close.
+    pub(crate) work: Condvar,
+    /// Wakes blocking [`Wal::sync`] callers after each flush.
+    pub(crate) durable_changed: Condvar,
+    /// Highest LSN known durable; only the flusher stores it.
+    pub(crate) durable_lsn: AtomicU64,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) dir: PathBuf,
+    pub(crate) policy: SyncPolicy,
+    pub(crate) direct: bool,
+    syncs: AtomicU64,
+    listener: Option<FlushListener>,
+}
+
+impl Shared {
+    pub(crate) fn notify(&self, event: FlushEvent) {
+        if let Some(listener) = &self.listener {
+            listener(event);
+        }
+    }
+
+    pub(crate) fn count_sync(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An open write-ahead log. All methods take `&self`; it can be shared across threads.
+pub struct Wal {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    lock: Mutex<Option<LockGuard>>,
+    report: RecoveryReport,
+    io_mode: IoMode,
+    first_lsn: u64,
+    max_record_size: u64,
+    skip_corrupted: bool,
+}
+
+impl Wal {
+    /// Opens (creating when needed) the log in `dir` on the real filesystem.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Self::open_with(dir.as_ref(), options, Arc::new(OsStorage), None)
+    }
+
+    /// Opens the log through `storage`, calling `listener` after each flush.
+    pub fn open_with(
+        dir: &Path,
+        options: Options,
+        storage: Arc<dyn Storage>,
+        listener: Option<FlushListener>,
+    ) -> Result<Self> {
+        options.validate()?;
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| Error::io("mkdir", dir, e))?;
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked {
+                dir: dir.to_owned(),
+            },
+            _ => Error::io("lock", &lock_path, e),
+        })?;
+        let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
+        let recovered = recover(&*storage, dir, options.recovery, options.max_record_size)?;
+        let first_lsn = recovered
+            .segments
+            .first()
+            .map_or(1, |segment| segment.header.first_lsn);
+
+        let (tail, file, path) = match recovered.tail {
+            Some(tail) if tail.sealed_at.is_none() => {
+                let file = storage
+                    .open(&tail.path, OpenMode::ReadWrite, direct)
+                    .map_err(|e| Error::io("open", &tail.path, e))?;
+                let path = tail.path.clone();
+                (tail, file, path)
+            }
+            previous => start_segment(&*storage, dir, options.segment_size, direct, previous)?,
+        };
+        let tail_block = read_tail_block(&*file, &path, tail.position)?;
+        let state = AppendState::new(
+            tail.next_lsn,
+            ActiveSegment {
+                header: tail.header,
+                capacity: tail.capacity,
+                position: tail.position,
+                digest: tail.digest,
+                record_count: tail.record_count,
+            },
+            &tail_block,
+            options.segment_size,
+            options.max_record_size,
+            options.max_batch_payload(),
+        );
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            work: Condvar::new(),
+            durable_changed: Condvar::new(),
+            durable_lsn: AtomicU64::new(tail.next_lsn - 1),
+            storage,
+            dir: dir.to_owned(),
+            policy: options.sync,
+            direct,
+            syncs: AtomicU64::new(0),
+            listener,
+        });
+        let flusher = Flusher::new(shared.clone(), file, path);
+        let handle = std::thread::Builder::new()
+            .name("durawal-flusher".into())
+            .spawn(move || flusher.run())
+            .map_err(|e| Error::io("spawn", dir, e))?;
+        Ok(Self {
+            shared,
+            flusher: Mutex::new(Some(handle)),
+            lock: Mutex::new(Some(lock)),
+            report: recovered.report,
+            io_mode: if direct {
+                IoMode::Direct
+            } else {
+                IoMode::Buffered
+            },
+            first_lsn,
+            max_record_size: options.max_record_size,
+            skip_corrupted: options.recovery == crate::options::RecoveryMode::SkipCorrupted,
+        })
+    }
+
+    /// Copies `data` into the log and returns its LSN. Durable later; see [`Wal::sync`].
+    pub fn append(&self, data: &[u8]) -> Result<u64> {
+        let crc = payload_crc(data);
+        let mut state = self.shared.state.lock().expect("state lock");
+        let lsn = state.append(data, crc)?;
+        self.wake_if_full(&state);
+        Ok(lsn)
+    }
+
+    /// Appends `records` as one atomic batch: after a crash all of them or none.
+    pub fn append_batch(&self, records: &[&[u8]]) -> Result<(u64, u64)> {
+        let mut state = self.shared.state.lock().expect("state lock");
+        let range = state.append_batch(records)?;
+        self.wake_if_full(&state);
+        Ok(range)
+    }
+
+    fn wake_if_full(&self, state: &AppendState) {
+        if state.pending_bytes >= crate::flusher::FLUSH_THRESHOLD {
+            self.shared.work.notify_one();
+        }
+    }
+
+    /// Asks the flusher to make everything up to `lsn` (capped at the last
+    /// appended LSN) durable, without waiting. Returns the durable LSN now.
+    pub fn request_sync(&self, lsn: u64) -> Result<u64> {
+        let mut state = self.shared.state.lock().expect("state lock");
+        state.check_open()?;
+        let lsn = lsn.min(state.last_lsn());
+        if lsn > state.requested_lsn {
+            state.requested_lsn = lsn;
+            self.shared.work.notify_one();
+        }
+        Ok(self.durable_lsn())
+    }
+
+    /// Blocks until everything up to `lsn` (default: everything appended) is
+    /// durable; returns the durable LSN.
+    pub fn sync(&self, lsn: Option<u64>) -> Result<u64> {
+        let target = {
+            let state = self.shared.state.lock().expect("state lock");
+            lsn.unwrap_or(state.last_lsn()).min(state.last_lsn())
+        };
+        self.request_sync(target)?;
+        let mut state = self.shared.state.lock().expect("state lock");
+        loop {
+            if let Some(failure) = &state.failure {
+                return Err(Error::Poisoned(failure.clone()));
+            }
+            let durable = self.durable_lsn();
+            if durable >= target {
+                return Ok(durable);
+            }
+            state = self.shared.durable_changed.wait(state).expect("state lock");
+        }
+    }
+
+    /// Fails with the poisoning error when a write or sync has failed.
+    pub fn check_health(&self) -> Result<()> {
+        match &self.shared.state.lock().expect("state lock").failure {
+            Some(failure) => Err(Error::Poisoned(failure.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Highest LSN on stable storage (0 when none).
+    pub fn durable_lsn(&self) -> u64 {
+        self.shared.durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// LSN of the last appended record (0 when none).
+    pub fn last_lsn(&self) -> u64 {
+        self.shared.state.lock().expect("state lock").last_lsn()
+    }
+
+    /// LSN of the first record in the log (0 when the log is empty).
+    pub fn first_lsn(&self) -> u64 {
+        if self.last_lsn() >= self.first_lsn {
+            self.first_lsn
+        } else {
+            0
+        }
+    }
+
+    /// What recovery found at open.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Whether writes bypass the page cache.
+    pub fn io_mode(&self) -> IoMode {
+        self.io_mode
+    }
+
+    /// Number of data syncs issued since open.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Reads the durable records with LSNs in `from..=to`.
+    pub fn replay(&self, from: u64, to: u64) -> Result<ReplayCursor> {
+        self.shared.state.lock().expect("state lock").check_open()?;
+        let to = to.min(self.durable_lsn());
+        ReplayCursor::new(
+            self.shared.storage.clone(),
+            &self.shared.dir,
+            from.max(1),
+            to,
+            self.max_record_size,
+            self.skip_corrupted,
+        )
+    }
+
+    /// Flushes what was appended, stops the flusher and releases the lock.
+    /// Idempotent. A poisoned log closes without writing anything more.
+    pub fn close(&self) -> Result<()> {
+        {
+            let mut state = self.shared.state.lock().expect("state lock");
+            state.closing = true;
+            self.shared.work.notify_one();
+        }
+        if let Some(handle) = self.flusher.lock().expect("flusher lock").take() {
+            let _ = handle.join();
+        }
+        self.lock.lock().expect("lock lock").take();
+        Ok(())
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Decides between direct and buffered writes by trying an aligned direct
+/// write of the lock file's one block: some filesystems accept O_DIRECT at
+/// open but refuse the write.
+fn probe_direct_io(storage: &dyn Storage, lock_path: &Path, setting: DirectIo) -> Result<bool> {
+    if setting == DirectIo::Off
+        || !cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_vendor = "apple"
+        ))
+    {
+        return match setting {
+            DirectIo::Required => Err(Error::InvalidArgument(
+                "directIo: true is not supported on this platform".into(),
+            )),
+            _ => Ok(false),
+        };
+    }
+    let mut block = AlignedBuffer::new();
+    block.extend_zeroed(BLOCK_SIZE);
+    let attempt = storage
+        .open(lock_path, OpenMode::ReadWrite, true)
+        .and_then(|file| file.write_all_at(block.as_slice(), 0));
+    match attempt {
+        Ok(()) => Ok(true),
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => match setting {
+            DirectIo::Required => Err(Error::InvalidArgument(format!(
+                "directIo: true, but the filesystem of {} refuses O_DIRECT",
+                lock_path.display()
+            ))),
+            _ => Ok(false),
+        },
+        Err(error) => Err(Error::io("probe O_DIRECT", lock_path, error)),
+    }
+}
+
+/// Creates the first segment of a new log, or the one after a sealed last
+/// segment, and returns where appending starts.
+fn start_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    segment_size: u64,
+    direct: bool,
+    previous: Option<RecoveredTail>,
+) -> Result<(RecoveredTail, Box<dyn StorageFile>, PathBuf)> {
+    let header = SegmentHeader {
+        salt: random_u32()?,
+        log_id: match &previous {
+            Some(previous) => previous.header.log_id,
+            None => random_log_id()?,
+        },
+        first_lsn: previous.as_ref().map_or(1, |previous| previous.next_lsn),
+        prev_seal_offset: previous
+            .as_ref()
+            .and_then(|previous| previous.sealed_at)
+            .unwrap_or(0),
+        prev_digest: previous.as_ref().map_or(0, |previous| previous.digest),
+    };
+    let prepared = prepare_segment(storage, dir, segment_size, direct)?;
+    let mut block = AlignedBuffer::new();
+    block.extend_from_slice(&header.encode());
+    let prepared_path = dir.join(crate::format::PREPARED_SEGMENT_NAME);
+    prepared
+        .file
+        .write_all_at(block.as_slice(), 0)
+        .map_err(|e| Error::io("write", &prepared_path, e))?;
+    prepared
+        .file
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync", &prepared_path, e))?;
+    let path = install_segment(storage, dir, header.first_lsn)?;
+    let tail = RecoveredTail {
+        header,
+        path: path.clone(),
+        capacity: prepared.size,
+        position: SEGMENT_HEADER_SIZE as u64,
+        next_lsn: header.first_lsn,
+        digest: 0,
+        record_count: 0,
+        sealed_at: None,
+    };
+    Ok((tail, prepared.file, path))
+}
+
+/// The bytes of the partial block that ends at `position`, which the next
+/// flush rewrites unchanged. The whole block is read into aligned memory
+/// because `file` may be open for direct I/O.
+fn read_tail_block(file: &dyn StorageFile, path: &Path, position: u64) -> Result<Vec<u8>> {
+    let start = position - position % BLOCK_SIZE as u64;
+    let wanted = (position - start) as usize;
+    if wanted == 0 {
+        return Ok(Vec::new());
+    }
+    let mut block = AlignedBuffer::new();
+    block.extend_zeroed(BLOCK_SIZE);
+    let read = file
+        .read_at(block.as_mut_slice(), start)
+        .map_err(|e| Error::io("read", path, e))?;
+    if read < wanted {
+        return Err(Error::corrupt(
+            path,
+            start + read as u64,
+            "segment ended inside its last block",
+        ));
+    }
+    Ok(block.as_slice()[..wanted].to_vec())
+}

@@ -1,0 +1,112 @@
+/**
+ * Typed errors. Every error durawal throws or rejects with is a `WalError`
+ * whose `code` is stable and meant to be branched on.
+ */
+import { constants } from 'node:os'
+
+/** The stable error codes. */
+export type WalErrorCode =
+  | 'WAL_LOCKED'
+  | 'WAL_CLOSED'
+  | 'WAL_CORRUPT'
+  | 'WAL_IO'
+  | 'WAL_POISONED'
+  | 'WAL_TOO_LARGE'
+  | 'WAL_INVALID_ARGUMENT'
+  | 'WAL_LSN_EXHAUSTED'
+
+/** Context carried by an error, when it applies. */
+export interface WalErrorDetails {
+  /** The file or directory concerned (corruption, I/O, lock). */
+  path?: string
+  /** Byte offset in `path` where corruption starts. */
+  offset?: number
+  /** The failed operation for `WAL_IO` (`write`, `fdatasync`, `open`, ...). */
+  syscall?: string
+  /** Size of the refused record or batch for `WAL_TOO_LARGE`, in bytes. */
+  size?: number
+  /** The limit it exceeded, in bytes. */
+  limit?: number
+}
+
+/** An error from durawal, with a stable `code`. */
+export class WalError extends Error implements WalErrorDetails {
+  override readonly name = 'WalError'
+  readonly code: WalErrorCode
+  readonly path?: string
+  readonly offset?: number
+  readonly syscall?: string
+  readonly size?: number
+  readonly limit?: number
+
+  constructor(code: WalErrorCode, message: string, details: WalErrorDetails = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.code = code
+    Object.assign(this, details)
+  }
+}
+
+/** Shape of the JSON the native binding puts in its error messages. */
+interface NativeErrorDetail extends WalErrorDetails {
+  code: WalErrorCode
+  message: string
+  errno?: number | null
+  osMessage?: string
+  cause?: NativeErrorDetail
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value, name]))
+
+function fromDetail(detail: NativeErrorDetail): WalError {
+  const { code, message, errno, osMessage, cause, ...context } = detail
+  let origin: unknown
+  if (cause !== undefined) {
+    origin = fromDetail(cause)
+  } else if (typeof errno === 'number' || osMessage !== undefined) {
+    // The OS error as Node reports its own: `code` is the errno name.
+    origin = Object.assign(new Error(osMessage ?? 'operating system error'), {
+      code: typeof errno === 'number' ? (errnoNames.get(errno) ?? `errno ${errno}`) : undefined,
+      errno: errno ?? undefined,
+      syscall: context.syscall,
+      path: context.path,
+    })
+  }
+  return new WalError(code, message, context, origin)
+}
+
+/** Converts whatever the native binding threw into a `WalError`. */
+export function fromNative(error: unknown): WalError {
+  if (error instanceof WalError) return error
+  if (error instanceof Error && error.message.startsWith('{')) {
+    try {
+      return fromDetail(JSON.parse(error.message) as NativeErrorDetail)
+    } catch {
+      // Not one of ours after all; reported below.
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return new WalError('WAL_IO', `unexpected native failure: ${message}`, {}, error)
+}
+
+/** Runs a native call, translating what it throws. */
+export function callNative<T>(call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    throw fromNative(error)
+  }
+}
+
+/** Awaits a native promise, translating its rejection. */
+export async function awaitNative<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise
+  } catch (error) {
+    throw fromNative(error)
+  }
+}
+
+/** Shorthand for an invalid-argument error. */
+export function invalidArgument(message: string): WalError {
+  return new WalError('WAL_INVALID_ARGUMENT', message)
+}

@@ -1,0 +1,12 @@
+/** ES module entry point: the same exports as the CommonJS build. */
+export { MAX_LSN, Wal, WalError } from './index.js'
+export type {
+  BatchRange,
+  RecoveryInfo,
+  SyncPolicy,
+  WalErrorCode,
+  WalErrorDetails,
+  WalOptions,
+  WalRecord,
+  WriteOptions,
+} from './index.js'

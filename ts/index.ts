@@ -1,0 +1,13 @@
+/**
+ * durawal: a durable write-ahead log for Node.js.
+ *
+ * @example
+ * const wal = await Wal.open('./log')
+ * const lsn = await wal.write(Buffer.from('hello'))
+ * for await (const { lsn, data } of wal.replay()) console.log(lsn, data)
+ * await wal.close()
+ */
+export { Wal, type BatchRange, type RecoveryInfo, type WriteOptions } from './wal'
+export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
+export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
+export type { WalRecord } from './replay'

@@ -1,0 +1,125 @@
+/**
+ * Open options: their types, defaults and validation. Everything is checked
+ * up front so a bad option fails `Wal.open` with a message that names the
+ * option and what is allowed, before anything touches the disk.
+ */
+import { limits, type NativeOptions, recordCapacity } from '../native/binding'
+import { invalidArgument } from './errors'
+
+/** When appended records are made durable without an explicit `sync()`. */
+export type SyncPolicy =
+  /** Every `write()` waits for durability; concurrent writers share one sync (group commit). */
+  | 'always'
+  /** Nothing is synced until `sync()` or `close()` (or 4 MiB are pending); `write()` does not wait. */
+  | 'none'
+  /** Pending records are synced every `intervalMs` milliseconds (1 to 3,600,000); `write()` waits for that sync. */
+  | { intervalMs: number }
+  /** Pending records are synced once `bytes` bytes are pending (at most 4 MiB are ever pending unsynced); `write()` does not wait. */
+  | { bytes: number }
+
+/** Options of `Wal.open`. */
+export interface WalOptions {
+  /** Sync policy. Default `'always'`. */
+  sync?: SyncPolicy
+  /**
+   * Size of each segment file in bytes; files are preallocated (zero-filled) to it.
+   * A multiple of 4096 from 64 KiB to 4 GiB. Default 64 MiB.
+   */
+  segmentSize?: number
+  /**
+   * `'auto'` uses O_DIRECT where the filesystem accepts it and buffered I/O otherwise;
+   * `true` requires it (open fails where refused); `false` never uses it. Default `'auto'`.
+   * `wal.recovery.ioMode` tells which one is in use.
+   */
+  directIo?: 'auto' | boolean
+  /**
+   * What open does with damage: `'tolerate-tail'` cuts a torn tail and refuses damage elsewhere,
+   * `'absolute'` refuses any damage, `'point-in-time'` keeps the valid prefix before the first damage,
+   * `'skip-corrupted'` skips damaged records and keeps the rest. Default `'tolerate-tail'`.
+   */
+  recovery?: 'tolerate-tail' | 'absolute' | 'point-in-time' | 'skip-corrupted'
+  /** Largest payload of one record in bytes. Default 16 MiB (less for segments under 16 MiB). */
+  maxRecordSize?: number
+}
+
+const nativeLimits = limits()
+
+/** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER`. */
+export const MAX_LSN = nativeLimits.maxLsn
+
+const knownKeys = new Set(['sync', 'segmentSize', 'directIo', 'recovery', 'maxRecordSize'])
+const recoveryModes = new Set(['tolerate-tail', 'absolute', 'point-in-time', 'skip-corrupted'])
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function integerIn(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`${name} must be an integer from ${min} to ${max}; got ${String(value)}`)
+  }
+  return value
+}
+
+function syncOption(sync: unknown): Pick<NativeOptions, 'sync' | 'syncIntervalMs' | 'syncBytes'> {
+  if (sync === 'always' || sync === 'none') return { sync }
+  if (isPlainObject(sync)) {
+    const keys = Object.keys(sync)
+    if (keys.length === 1 && keys[0] === 'intervalMs') {
+      return { sync: 'interval', syncIntervalMs: integerIn('sync.intervalMs', sync.intervalMs, 1, 3_600_000) }
+    }
+    if (keys.length === 1 && keys[0] === 'bytes') {
+      return { sync: 'bytes', syncBytes: integerIn('sync.bytes', sync.bytes, 1, Number.MAX_SAFE_INTEGER) }
+    }
+  }
+  throw invalidArgument(
+    `sync must be 'always', 'none', { intervalMs: number } or { bytes: number }; got ${JSON.stringify(sync)}`,
+  )
+}
+
+/** Validates `options` and fills in defaults. */
+export function normalizeOptions(options: unknown): NativeOptions {
+  if (options === undefined) options = {}
+  if (!isPlainObject(options)) throw invalidArgument('options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!knownKeys.has(key)) {
+      throw invalidArgument(`unknown option '${key}'; known options are ${[...knownKeys].join(', ')}`)
+    }
+  }
+  const segmentSize = integerIn(
+    'segmentSize',
+    options.segmentSize ?? nativeLimits.defaultSegmentSize,
+    nativeLimits.minSegmentSize,
+    nativeLimits.maxSegmentSize,
+  )
+  if (segmentSize % nativeLimits.segmentSizeGranule !== 0) {
+    throw invalidArgument(`segmentSize must be a multiple of ${nativeLimits.segmentSizeGranule}; got ${segmentSize}`)
+  }
+  const capacity = recordCapacity(segmentSize)
+  const maxRecordSize = integerIn(
+    'maxRecordSize',
+    options.maxRecordSize ?? Math.min(nativeLimits.defaultMaxRecordSize, capacity),
+    1,
+    capacity,
+  )
+  const directIo = options.directIo ?? 'auto'
+  if (directIo !== 'auto' && typeof directIo !== 'boolean') {
+    throw invalidArgument(`directIo must be 'auto', true or false; got ${JSON.stringify(directIo)}`)
+  }
+  const recovery = options.recovery ?? 'tolerate-tail'
+  if (typeof recovery !== 'string' || !recoveryModes.has(recovery)) {
+    throw invalidArgument(`recovery must be one of ${[...recoveryModes].join(', ')}; got ${JSON.stringify(recovery)}`)
+  }
+  return {
+    ...syncOption(options.sync ?? 'always'),
+    segmentSize,
+    directIo: directIo === 'auto' ? 'auto' : directIo ? 'on' : 'off',
+    recovery,
+    maxRecordSize,
+  }
+}
+
+/** Checks that `lsn` is an LSN-shaped number. */
+export function checkLsn(name: string, lsn: unknown): number {
+  return integerIn(name, lsn, 0, MAX_LSN)
+}

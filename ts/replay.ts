@@ -1,0 +1,34 @@
+/**
+ * Replay as an async iterator. Each native call returns a whole batch (one
+ * Buffer plus end offsets and LSNs), so the per-record cost is JavaScript only.
+ */
+import type { NativeReplay } from '../native/binding'
+import { awaitNative } from './errors'
+
+/** A record read back from the log. */
+export interface WalRecord {
+  /** Its log sequence number. */
+  lsn: number
+  /** Its bytes (a view into the batch buffer; copy it to keep it beyond the batch). */
+  data: Buffer
+}
+
+/** Records fetched per native call. */
+const BATCH_RECORDS = 4096
+/** Payload bytes fetched per native call (a larger single record still comes whole). */
+const BATCH_BYTES = 1 << 20
+
+/** Yields the records of `cursor` in LSN order. */
+export async function* iterateReplay(cursor: NativeReplay): AsyncGenerator<WalRecord, void, undefined> {
+  for (;;) {
+    const batch = await awaitNative(cursor.next(BATCH_RECORDS, BATCH_BYTES))
+    if (batch === null) return
+    const { data, ends, lsns } = batch
+    let start = 0
+    for (let index = 0; index < lsns.length; index++) {
+      const end = ends[index]!
+      yield { lsn: lsns[index]!, data: data.subarray(start, end) }
+      start = end
+    }
+  }
+}
