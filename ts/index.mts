@@ -1,5 +1,4 @@
 /** ES module entry point: the same exports as the CommonJS build. */
-export { MAX_LSN, Wal, WalError } from './index.js'
 export type {
   BatchRange,
   RecoveryInfo,
@@ -10,3 +9,4 @@ export type {
   WalRecord,
   WriteOptions,
 } from './index.js'
+export { MAX_LSN, Wal, WalError } from './index.js'

@@ -7,7 +7,7 @@
  * for await (const { lsn, data } of wal.replay()) console.log(lsn, data)
  * await wal.close()
  */
-export { Wal, type BatchRange, type RecoveryInfo, type WriteOptions } from './wal'
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
+export { type BatchRange, type RecoveryInfo, Wal, type WriteOptions } from './wal'

@@ -3,7 +3,7 @@
  */
 import { type FlushNotice, type NativeWal, open as openNative } from '../native/binding'
 import { DurabilityWaiters } from './durability'
-import { WalError, awaitNative, callNative, fromNative, invalidArgument } from './errors'
+import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { checkLsn, normalizeOptions, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
 
@@ -125,7 +125,7 @@ export class Wal implements AsyncDisposable {
     if (!Array.isArray(records) || records.length === 0) {
       throw invalidArgument('records must be a non-empty array of Uint8Array')
     }
-    records.forEach((record, index) => checkData(`records[${index}]`, record))
+    for (const [index, record] of records.entries()) checkData(`records[${index}]`, record)
     return callNative(() => this.#native.appendBatch(records as Uint8Array[]))
   }
 

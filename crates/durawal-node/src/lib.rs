@@ -16,6 +16,7 @@ use napi_derive::napi;
 
 use crate::errors::to_js;
 use crate::options::NativeOptions;
+pub use crate::options::{limits, record_capacity, Limits};
 use crate::replay::NativeReplay;
 
 /// Called once per flush with the new durable LSN, or with `failed: true`

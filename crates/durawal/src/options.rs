@@ -93,7 +93,7 @@ impl Options {
     pub fn validate(&self) -> Result<()> {
         let size = self.segment_size;
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&size)
-            || size % SEGMENT_SIZE_GRANULE != 0
+            || !size.is_multiple_of(SEGMENT_SIZE_GRANULE)
         {
             return Err(Error::InvalidArgument(format!(
                 "segmentSize must be a multiple of {SEGMENT_SIZE_GRANULE} between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE} bytes; got {size}"

@@ -69,7 +69,7 @@ impl SegmentScanner {
             .map_err(|e| Error::io("open", path, e))?;
         file.drop_cache()
             .map_err(|e| Error::io("posix_fadvise", path, e))?;
-        let file_length = file.len().map_err(|e| Error::io("stat", path, e))?;
+        let file_length = file.length().map_err(|e| Error::io("stat", path, e))?;
         let mut scanner = Self {
             file,
             path: path.to_owned(),

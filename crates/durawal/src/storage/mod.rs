@@ -35,7 +35,7 @@ pub trait StorageFile: Send + Sync {
     /// Makes the written data durable (fdatasync, F_FULLFSYNC, FlushFileBuffers).
     fn sync_data(&self) -> io::Result<()>;
     /// Current length in bytes.
-    fn len(&self) -> io::Result<u64>;
+    fn length(&self) -> io::Result<u64>;
     /// Truncates or extends the file.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Asks the OS to forget cached pages so later reads see what is on disk.
