@@ -57,7 +57,7 @@ impl TryFrom<NativeOptions> for Options {
                 "skip-corrupted" => RecoveryMode::SkipCorrupted,
                 _ => return Err(invalid("recovery")),
             },
-            max_record_size: options.max_record_size as u64,
+            max_record_size: Some(options.max_record_size as u64),
         })
     }
 }

@@ -67,8 +67,9 @@ pub struct Options {
     pub direct_io: DirectIo,
     /// Damage handling at open.
     pub recovery: RecoveryMode,
-    /// Largest payload of one record, in bytes.
-    pub max_record_size: u64,
+    /// Largest payload of one record, in bytes; `None` for the default:
+    /// 16 MiB, or the segment's record capacity when that is smaller.
+    pub max_record_size: Option<u64>,
 }
 
 impl Default for Options {
@@ -78,7 +79,7 @@ impl Default for Options {
             segment_size: DEFAULT_SEGMENT_SIZE,
             direct_io: DirectIo::Auto,
             recovery: RecoveryMode::TolerateTail,
-            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            max_record_size: None,
         }
     }
 }
@@ -100,10 +101,10 @@ impl Options {
             )));
         }
         let capacity = record_capacity(size);
-        if self.max_record_size == 0 || self.max_record_size > capacity {
+        if self.max_record_size == Some(0) || self.max_record_size() > capacity {
             return Err(Error::InvalidArgument(format!(
                 "maxRecordSize must be between 1 and {capacity} bytes for a segmentSize of {size}; got {}",
-                self.max_record_size
+                self.max_record_size()
             )));
         }
         match self.sync {
@@ -120,6 +121,12 @@ impl Options {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The record size limit in effect.
+    pub fn max_record_size(&self) -> u64 {
+        self.max_record_size
+            .unwrap_or(DEFAULT_MAX_RECORD_SIZE.min(record_capacity(self.segment_size)))
     }
 
     /// Largest payload of one batch (count, lengths and records): a batch is

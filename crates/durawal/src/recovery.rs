@@ -76,12 +76,7 @@ pub struct RecoveredLog {
 }
 
 /// Recovers the log in `dir` (whose lock the caller holds).
-pub fn recover(
-    storage: &dyn Storage,
-    dir: &Path,
-    mode: RecoveryMode,
-    max_record_size: u64,
-) -> Result<RecoveredLog> {
+pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<RecoveredLog> {
     let mut report = RecoveryReport::default();
     let names = storage
         .list_dir(dir)
@@ -107,7 +102,7 @@ pub fn recover(
 
     let mut scanners = Vec::with_capacity(segment_paths.len());
     for (first_lsn, path) in &segment_paths {
-        let scanner = SegmentScanner::open(storage, path, max_record_size)?;
+        let scanner = SegmentScanner::open(storage, path)?;
         if scanner.header().first_lsn != *first_lsn {
             return Err(Error::corrupt(
                 path,

@@ -47,7 +47,6 @@ pub struct ReplayCursor {
     scanner: Option<SegmentScanner>,
     from: u64,
     to: u64,
-    max_record_size: u64,
     skip_corrupted: bool,
 }
 
@@ -58,7 +57,6 @@ impl ReplayCursor {
         dir: &Path,
         from: u64,
         to: u64,
-        max_record_size: u64,
         skip_corrupted: bool,
     ) -> Result<Self> {
         let mut cursor = Self {
@@ -67,7 +65,6 @@ impl ReplayCursor {
             scanner: None,
             from,
             to,
-            max_record_size,
             skip_corrupted,
         };
         if from <= to {
@@ -94,7 +91,7 @@ impl ReplayCursor {
 
     fn open_segment(&self, first_lsn: u64) -> Result<SegmentScanner> {
         let path = self.dir.join(segment_file_name(first_lsn));
-        SegmentScanner::open(&*self.storage, &path, self.max_record_size)
+        SegmentScanner::open(&*self.storage, &path)
     }
 
     /// The next records, up to about `max_bytes` of payload or `max_records`

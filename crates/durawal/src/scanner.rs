@@ -50,7 +50,6 @@ pub struct SegmentScanner {
     path: PathBuf,
     header: SegmentHeader,
     file_length: u64,
-    max_record_size: u64,
     position: u64,
     next_lsn: u64,
     digest: u32,
@@ -63,7 +62,7 @@ pub struct SegmentScanner {
 impl SegmentScanner {
     /// Opens `path` read-only, dropping cached pages first so that what is
     /// read is what the disk holds, and checks the segment header.
-    pub fn open(storage: &dyn Storage, path: &Path, max_record_size: u64) -> Result<Self> {
+    pub fn open(storage: &dyn Storage, path: &Path) -> Result<Self> {
         let file = storage
             .open(path, OpenMode::Read, false)
             .map_err(|e| Error::io("open", path, e))?;
@@ -81,7 +80,6 @@ impl SegmentScanner {
                 prev_digest: 0,
             },
             file_length,
-            max_record_size,
             position: SEGMENT_HEADER_SIZE as u64,
             next_lsn: 0,
             digest: 0,
@@ -281,17 +279,14 @@ impl SegmentScanner {
             HeaderCheck::Invalid(reason) => return Ok(Candidate::Invalid(reason)),
             HeaderCheck::Valid(header) => header,
         };
-        // The length is checked against the limits before a single byte of
-        // payload is read or a buffer is sized for it.
+        // The length is checked before a single byte of payload is read or a
+        // buffer is sized for it. The bound is the bytes left in the segment
+        // (itself at most MAX_SEGMENT_SIZE), not the current maxRecordSize
+        // option: lowering that option must not make older records unreadable.
         let bytes_left = self.file_length - offset;
         if header.record_size() as u64 > bytes_left {
             return Ok(Candidate::Invalid(
                 "record length exceeds the bytes left in the segment",
-            ));
-        }
-        if header.kind == RecordKind::Data && u64::from(header.length) > self.max_record_size {
-            return Ok(Candidate::Invalid(
-                "record length exceeds the record size limit",
             ));
         }
         let payload_offset = offset + RECORD_HEADER_SIZE as u64;

@@ -77,7 +77,6 @@ pub struct Wal {
     report: RecoveryReport,
     io_mode: IoMode,
     first_lsn: u64,
-    max_record_size: u64,
     skip_corrupted: bool,
 }
 
@@ -106,7 +105,7 @@ impl Wal {
             _ => Error::io("lock", &lock_path, e),
         })?;
         let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
-        let recovered = recover(&*storage, dir, options.recovery, options.max_record_size)?;
+        let recovered = recover(&*storage, dir, options.recovery)?;
         let first_lsn = recovered
             .segments
             .first()
@@ -134,7 +133,7 @@ impl Wal {
             },
             &tail_block,
             options.segment_size,
-            options.max_record_size,
+            options.max_record_size(),
             options.max_batch_payload(),
         );
         let shared = Arc::new(Shared {
@@ -165,7 +164,6 @@ impl Wal {
                 IoMode::Buffered
             },
             first_lsn,
-            max_record_size: options.max_record_size,
             skip_corrupted: options.recovery == crate::options::RecoveryMode::SkipCorrupted,
         })
     }
@@ -278,7 +276,6 @@ impl Wal {
             &self.shared.dir,
             from.max(1),
             to,
-            self.max_record_size,
             self.skip_corrupted,
         )
     }

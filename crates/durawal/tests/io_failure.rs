@@ -1,0 +1,264 @@
+//! Pins rule 3 of the durability contract: a failed write or sync is never
+//! retried and never acknowledged. The log is poisoned: the failed sync, every
+//! later sync and every later append fail with `Poisoned` carrying the original
+//! I/O error, no further sync is issued on the failed file, and a reopen
+//! recovers every record that was acknowledged before the failure.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use durawal::storage::{LockGuard, OpenMode, OsStorage, Storage, StorageFile};
+use durawal::{Error, Options, Wal};
+
+/// What the faulty backend saw and when it starts failing.
+#[derive(Default)]
+struct Faults {
+    /// Fail data syncs of segment files once armed.
+    sync_armed: AtomicBool,
+    /// Fail writes of segment files once armed.
+    write_armed: AtomicBool,
+    /// Every data sync attempted: the file path and whether it was failed.
+    syncs: Mutex<Vec<(PathBuf, bool)>>,
+    writes_failed: AtomicUsize,
+}
+
+struct FaultyStorage {
+    faults: Arc<Faults>,
+}
+
+struct FaultyFile {
+    inner: Box<dyn StorageFile>,
+    path: PathBuf,
+    faults: Arc<Faults>,
+}
+
+impl StorageFile for FaultyFile {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        if self.faults.write_armed.load(Ordering::SeqCst) {
+            self.faults.writes_failed.fetch_add(1, Ordering::SeqCst);
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.inner.write_all_at(bytes, offset)
+    }
+    fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.inner.read_at(buffer, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        let fail = self.faults.sync_armed.load(Ordering::SeqCst);
+        self.faults
+            .syncs
+            .lock()
+            .unwrap()
+            .push((self.path.clone(), fail));
+        if fail {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.inner.sync_data()
+    }
+    fn length(&self) -> io::Result<u64> {
+        self.inner.length()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn drop_cache(&self) -> io::Result<()> {
+        self.inner.drop_cache()
+    }
+}
+
+impl Storage for FaultyStorage {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        OsStorage.create_dir_all(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        OsStorage.list_dir(dir)
+    }
+    fn open(&self, path: &Path, mode: OpenMode, direct: bool) -> io::Result<Box<dyn StorageFile>> {
+        let inner = OsStorage.open(path, mode, direct)?;
+        Ok(Box::new(FaultyFile {
+            inner,
+            path: path.to_owned(),
+            faults: self.faults.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        OsStorage.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        OsStorage.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        OsStorage.sync_dir(dir)
+    }
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        OsStorage.lock(path)
+    }
+}
+
+fn open_faulty(dir: &Path, faults: &Arc<Faults>) -> Wal {
+    let options = Options {
+        segment_size: 64 * 1024,
+        ..Options::default()
+    };
+    Wal::open_with(
+        dir,
+        options,
+        Arc::new(FaultyStorage {
+            faults: faults.clone(),
+        }),
+        None,
+    )
+    .unwrap()
+}
+
+fn payload(lsn: u64) -> Vec<u8> {
+    format!("record {lsn} ").repeat(7).into_bytes()
+}
+
+fn assert_poisoned_by(error: &Error, errno: i32) {
+    match error {
+        Error::Poisoned(cause) => match &**cause {
+            Error::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(errno), "{error}"),
+            other => panic!("poisoned by {other:?}, expected an I/O error"),
+        },
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+}
+
+/// Replays the log with the real backend and checks it holds exactly a
+/// prefix of `expected` that includes every acknowledged LSN.
+fn assert_recovers_prefix(dir: &Path, acknowledged: u64, appended: u64) {
+    let wal = Wal::open(
+        dir,
+        Options {
+            segment_size: 64 * 1024,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let last = wal.last_lsn();
+    assert!(
+        last >= acknowledged,
+        "acknowledged LSN {acknowledged} lost: log ends at {last}"
+    );
+    assert!(
+        last <= appended,
+        "log has LSN {last} that was never appended"
+    );
+    let mut cursor = wal.replay(1, last).unwrap();
+    let mut next = 1;
+    while let Some(batch) = cursor.next_batch(1000, 1 << 20).unwrap() {
+        let mut start = 0;
+        for (index, lsn) in batch.lsns.iter().enumerate() {
+            let end = batch.ends[index] as usize;
+            assert_eq!(*lsn, next, "LSNs must be dense");
+            assert_eq!(
+                &batch.data[start..end],
+                payload(*lsn).as_slice(),
+                "wrong bytes at LSN {lsn}"
+            );
+            start = end;
+            next += 1;
+        }
+    }
+    assert_eq!(next - 1, last);
+    wal.close().unwrap();
+}
+
+#[test]
+fn failed_sync_poisons_the_log_and_is_never_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let wal = open_faulty(dir.path(), &faults);
+    for lsn in 1..=50 {
+        assert_eq!(wal.append(&payload(lsn)).unwrap(), lsn);
+    }
+    assert_eq!(wal.sync(None).unwrap(), 50);
+    for lsn in 51..=60 {
+        wal.append(&payload(lsn)).unwrap();
+    }
+    faults.sync_armed.store(true, Ordering::SeqCst);
+    let error = wal.sync(None).unwrap_err();
+    assert_eq!(error.code(), "WAL_POISONED");
+    assert_poisoned_by(&error, libc::EIO);
+    assert_eq!(
+        wal.durable_lsn(),
+        50,
+        "nothing after the failed sync may be acknowledged"
+    );
+
+    faults.sync_armed.store(false, Ordering::SeqCst);
+    assert_poisoned_by(&wal.append(&payload(61)).unwrap_err(), libc::EIO);
+    assert_poisoned_by(&wal.append_batch(&[b"x"]).unwrap_err(), libc::EIO);
+    assert_poisoned_by(&wal.sync(None).unwrap_err(), libc::EIO);
+    assert_poisoned_by(&wal.check_health().unwrap_err(), libc::EIO);
+    wal.close().unwrap();
+
+    let syncs = faults.syncs.lock().unwrap().clone();
+    let (failed_index, (failed_path, _)) = syncs
+        .iter()
+        .enumerate()
+        .find(|(_, (_, failed))| *failed)
+        .expect("a sync was failed");
+    let retried = syncs[failed_index + 1..]
+        .iter()
+        .filter(|(path, _)| path == failed_path)
+        .count();
+    assert_eq!(
+        retried, 0,
+        "the failed file was synced again after the failure"
+    );
+
+    assert_recovers_prefix(dir.path(), 50, 60);
+}
+
+#[test]
+fn failed_write_poisons_the_log_without_acknowledging() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let wal = open_faulty(dir.path(), &faults);
+    for lsn in 1..=20 {
+        wal.append(&payload(lsn)).unwrap();
+    }
+    assert_eq!(wal.sync(None).unwrap(), 20);
+    wal.append(&payload(21)).unwrap();
+    faults.write_armed.store(true, Ordering::SeqCst);
+    let error = wal.sync(Some(21)).unwrap_err();
+    assert_poisoned_by(&error, libc::ENOSPC);
+    assert_eq!(
+        faults.writes_failed.load(Ordering::SeqCst),
+        1,
+        "a failed write must not be retried"
+    );
+    assert_eq!(wal.durable_lsn(), 20);
+    faults.write_armed.store(false, Ordering::SeqCst);
+    wal.close().unwrap();
+    assert_recovers_prefix(dir.path(), 20, 21);
+}
+
+#[test]
+fn pending_waiters_fail_when_a_concurrent_sync_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let wal = Arc::new(open_faulty(dir.path(), &faults));
+    wal.append(&payload(1)).unwrap();
+    wal.sync(None).unwrap();
+    faults.sync_armed.store(true, Ordering::SeqCst);
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                let lsn = wal.append(&payload(0)).ok();
+                (lsn, wal.sync(None))
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        let (_, result) = waiter.join().unwrap();
+        assert_eq!(result.unwrap_err().code(), "WAL_POISONED");
+    }
+    assert_eq!(wal.durable_lsn(), 1);
+    wal.close().unwrap();
+}
