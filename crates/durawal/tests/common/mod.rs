@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use durawal::{record_capacity, Error, Options, RecoveryMode, Wal};
+use durawal::{Error, Options, RecoveryMode, Wal};
 
 /// Size of the segment header block.
 pub const SEGMENT_HEADER_SIZE: u64 = 4096;
@@ -235,12 +235,10 @@ impl Expected {
     }
 }
 
-/// Options with the given segment size and recovery mode, and the largest
-/// record size such segments allow.
+/// Options with the given segment size and recovery mode, everything else default.
 pub fn options(segment_size: u64, recovery: RecoveryMode) -> Options {
     Options {
         segment_size,
-        max_record_size: record_capacity(segment_size).min(durawal::DEFAULT_MAX_RECORD_SIZE),
         recovery,
         ..Options::default()
     }
@@ -319,7 +317,9 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
         .map(|entry| entry.expect("entry").path())
         .filter(|path| {
             let name = path.file_name().unwrap().to_string_lossy();
-            name.len() == 24 && name.ends_with(".wal") && name[..20].bytes().all(|b| b.is_ascii_digit())
+            name.len() == 24
+                && name.ends_with(".wal")
+                && name[..20].bytes().all(|b| b.is_ascii_digit())
         })
         .collect();
     files.sort();
