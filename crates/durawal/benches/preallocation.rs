@@ -23,6 +23,9 @@ mod linux {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
+    /// Creates the file in one of the three states being compared.
+    type Prepare = fn(&Path) -> File;
+
     const FILE_SIZE: u64 = 64 << 20;
     const WRITE_SIZE: usize = 4096;
     const WRITES: usize = 2000;
@@ -33,6 +36,7 @@ mod linux {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(true)
             .open(path)
             .expect("open")
     }
@@ -95,7 +99,7 @@ mod linux {
             "space", "p50 µs", "p99 µs", "p50 vs zero"
         );
         let mut baseline = None;
-        let cases: [(&str, fn(&Path) -> File); 3] = [
+        let cases: [(&str, Prepare); 3] = [
             ("zero-filled", zero_filled),
             ("fallocate", fallocated),
             ("extending", extending),
