@@ -83,9 +83,7 @@ impl Flusher {
                         .wait_timeout(state, timeout)
                         .expect("state lock")
                         .0;
-                    if Instant::now() < deadline {
-                        continue;
-                    }
+                    continue;
                 }
                 Due::Now => {}
             }
@@ -130,14 +128,16 @@ impl Flusher {
         if state.last_lsn() <= durable {
             return if state.closing { Due::Exit } else { Due::Idle };
         }
-        let threshold = match self.shared.policy {
-            SyncPolicy::Bytes(bytes) => bytes.min(FLUSH_THRESHOLD),
-            _ => FLUSH_THRESHOLD,
-        };
-        if state.closing || state.requested_lsn > durable || state.pending_bytes >= threshold {
+        if state.closing
+            || state.requested_lsn > durable
+            || state.pending_bytes >= self.shared.flush_threshold()
+        {
             return Due::Now;
         }
         match self.shared.policy {
+            SyncPolicy::Interval(interval) if Instant::now() >= self.last_flush + interval => {
+                Due::Now
+            }
             SyncPolicy::Interval(interval) => Due::At(self.last_flush + interval),
             _ => Due::Idle,
         }

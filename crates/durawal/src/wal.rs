@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendState};
 use crate::error::{Error, Result};
-use crate::flusher::Flusher;
+use crate::flusher::{Flusher, FLUSH_THRESHOLD};
 use crate::format::{payload_crc, SegmentHeader, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
@@ -61,6 +61,14 @@ impl Shared {
     pub(crate) fn notify(&self, event: FlushEvent) {
         if let Some(listener) = &self.listener {
             listener(event);
+        }
+    }
+
+    /// Pending bytes at which the flusher writes and syncs without being asked.
+    pub(crate) fn flush_threshold(&self) -> u64 {
+        match self.policy {
+            SyncPolicy::Bytes(bytes) => bytes.min(FLUSH_THRESHOLD),
+            _ => FLUSH_THRESHOLD,
         }
     }
 
@@ -172,21 +180,27 @@ impl Wal {
     pub fn append(&self, data: &[u8]) -> Result<u64> {
         let crc = payload_crc(data);
         let mut state = self.shared.state.lock().expect("state lock");
+        let first_pending = state.pending_bytes == 0;
         let lsn = state.append(data, crc)?;
-        self.wake_if_full(&state);
+        self.wake_flusher_if_due(&state, first_pending);
         Ok(lsn)
     }
 
     /// Appends `records` as one atomic batch: after a crash all of them or none.
     pub fn append_batch(&self, records: &[&[u8]]) -> Result<(u64, u64)> {
         let mut state = self.shared.state.lock().expect("state lock");
+        let first_pending = state.pending_bytes == 0;
         let range = state.append_batch(records)?;
-        self.wake_if_full(&state);
+        self.wake_flusher_if_due(&state, first_pending);
         Ok(range)
     }
 
-    fn wake_if_full(&self, state: &AppendState) {
-        if state.pending_bytes >= crate::flusher::FLUSH_THRESHOLD {
+    /// Wakes the flusher when enough bytes are pending, or when the first
+    /// record since the last flush arrives under an interval policy (so the
+    /// flusher starts its timer instead of sleeping until asked).
+    fn wake_flusher_if_due(&self, state: &AppendState, first_pending: bool) {
+        let interval = matches!(self.shared.policy, SyncPolicy::Interval(_));
+        if state.pending_bytes >= self.shared.flush_threshold() || (interval && first_pending) {
             self.shared.work.notify_one();
         }
     }
