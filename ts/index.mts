@@ -7,6 +7,7 @@ export type {
   WalErrorDetails,
   WalOptions,
   WalRecord,
+  WalStats,
   WriteOptions,
 } from './index.js'
 export { MAX_LSN, Wal, WalError } from './index.js'

@@ -10,4 +10,4 @@
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
-export { type BatchRange, type RecoveryInfo, Wal, type WriteOptions } from './wal'
+export { type BatchRange, type RecoveryInfo, Wal, type WalStats, type WriteOptions } from './wal'

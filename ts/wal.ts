@@ -29,6 +29,16 @@ export interface RecoveryInfo {
   ioMode: 'direct' | 'buffered'
 }
 
+/** Counters since open, from `wal.stats()`. */
+export interface WalStats {
+  /** Data syncs (fdatasync or equivalent) issued by the flusher; with group commit far fewer than records. */
+  syncs: number
+  /** LSN of the last appended record. */
+  lastLsn: number
+  /** Highest durable LSN. */
+  durableLsn: number
+}
+
 /** Per-call options of `write`. */
 export interface WriteOptions {
   /**
@@ -182,6 +192,12 @@ export class Wal implements AsyncDisposable {
   /** Highest LSN on stable storage; 0 when none. */
   get durableLsn(): number {
     return this.#native.durableLsn
+  }
+
+  /** Counters since open. */
+  stats(): WalStats {
+    const native = this.#native
+    return { syncs: native.syncCount, lastLsn: native.lastLsn, durableLsn: native.durableLsn }
   }
 
   /** True once `close()` was called. */

@@ -1,8 +1,9 @@
 //! The append side: assigning LSNs and copying records into aligned buffers.
 //!
 //! Everything here runs under the log's mutex, which appenders hold only for
-//! a header encode and a memcpy. The payload CRC is computed before the lock
-//! is taken; only the header part, which contains the LSN, is added inside.
+//! a header encode, a CRC32C pass over the payload (hardware, ~20 GB/s) and a
+//! memcpy. The CRC has to be inside: it covers the LSN and is seeded with the
+//! salt of the segment the record lands in, both decided under the lock.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use std::sync::Arc;
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::error::{Error, Result};
 use crate::format::{
-    chain_digest, encode_batch_payload, payload_crc, record_size, RecordHeader, RecordKind,
-    SealPayload, SegmentHeader, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
+    chain_digest, encode_batch_payload, record_size, RecordHeader, RecordKind, SealPayload,
+    SegmentHeader, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
 };
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
@@ -124,7 +125,7 @@ impl AppendState {
     }
 
     /// Appends one record whose unseeded payload CRC is `crc`; returns its LSN.
-    pub fn append(&mut self, payload: &[u8], crc: u32) -> Result<u64> {
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         self.check_open()?;
         if payload.len() as u64 > self.max_record_size {
             return Err(Error::TooLarge {
@@ -133,7 +134,7 @@ impl AppendState {
                 limit: self.max_record_size,
             });
         }
-        self.append_record(RecordKind::Data, 1, payload, crc)
+        self.append_record(RecordKind::Data, 1, payload)
     }
 
     /// Appends `records` as one atomic batch; returns the first and last LSN.
@@ -168,20 +169,13 @@ impl AppendState {
         let mut scratch = std::mem::take(&mut self.batch_scratch);
         scratch.clear();
         encode_batch_payload(records, &mut scratch);
-        let crc = payload_crc(&scratch);
-        let result = self.append_record(RecordKind::Batch, records.len() as u64, &scratch, crc);
+        let result = self.append_record(RecordKind::Batch, records.len() as u64, &scratch);
         self.batch_scratch = scratch;
         let first = result?;
         Ok((first, first + records.len() as u64 - 1))
     }
 
-    fn append_record(
-        &mut self,
-        kind: RecordKind,
-        lsn_count: u64,
-        payload: &[u8],
-        crc: u32,
-    ) -> Result<u64> {
+    fn append_record(&mut self, kind: RecordKind, lsn_count: u64, payload: &[u8]) -> Result<u64> {
         let lsn = self.next_lsn;
         if lsn + lsn_count - 1 > MAX_LSN {
             return Err(Error::LsnExhausted { max: MAX_LSN });
@@ -190,13 +184,7 @@ impl AppendState {
         if self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity {
             self.rotate()?;
         }
-        let header = RecordHeader::encode(
-            self.segment.header.salt,
-            kind,
-            lsn,
-            crc,
-            payload.len() as u32,
-        );
+        let header = RecordHeader::encode(self.segment.header.salt, kind, lsn, payload);
         let chunk = self
             .pending
             .back_mut()
@@ -225,13 +213,8 @@ impl AppendState {
             digest: self.segment.digest,
         }
         .encode();
-        let header = RecordHeader::encode(
-            self.segment.header.salt,
-            RecordKind::Seal,
-            last_lsn,
-            payload_crc(&seal),
-            seal.len() as u32,
-        );
+        let header =
+            RecordHeader::encode(self.segment.header.salt, RecordKind::Seal, last_lsn, &seal);
         let seal_offset = self.segment.position;
         let chunk = self
             .pending

@@ -131,12 +131,7 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
 
     let mut keep = scanners.len();
     for index in 1..scanners.len() {
-        let broken = if mode == RecoveryMode::PointInTime {
-            full_scan_damage(&mut scanners[index - 1])?
-        } else {
-            None
-        };
-        let broken = match broken {
+        let broken = match scan_middle_segment(&mut scanners[index - 1], mode, &mut report)? {
             Some(damage) => Some(damage),
             None => chain_break(&mut scanners, index)?,
         };
@@ -254,21 +249,35 @@ fn chain_break(scanners: &mut [SegmentScanner], index: usize) -> Result<Option<C
     Ok(None)
 }
 
-/// Scans a middle segment completely; `Some` when it is not a run of valid
-/// records closed by a valid seal.
-fn full_scan_damage(scanner: &mut SegmentScanner) -> Result<Option<ChainBreak>> {
+/// Reads every record of a middle segment; `Some` when it is not a run of
+/// valid records closed by a valid seal. In skip-corrupted mode damaged
+/// records are skipped (and counted) as long as valid ones follow.
+fn scan_middle_segment(
+    scanner: &mut SegmentScanner,
+    mode: RecoveryMode,
+    report: &mut RecoveryReport,
+) -> Result<Option<ChainBreak>> {
     loop {
-        match scanner.next_item()? {
-            ScanItem::Record { .. } => {}
+        let (offset, reason) = match scanner.next_item()? {
+            ScanItem::Record { .. } => continue,
             ScanItem::Seal { .. } => return Ok(None),
-            ScanItem::End { offset } | ScanItem::Damage { offset, .. } => {
-                return Ok(Some(ChainBreak::BadSeal(Error::corrupt(
-                    scanner.path(),
-                    offset,
-                    "middle segment ends without a valid seal",
-                ))))
+            ScanItem::End { offset } => (offset, String::from("segment ends without a seal")),
+            ScanItem::Damage { offset, reason } => (offset, reason),
+        };
+        if mode == RecoveryMode::SkipCorrupted {
+            let limit = scanner.file_length();
+            if let Some((later, header)) = scanner.find_valid_record(offset + 1, limit)? {
+                report.skipped_regions += 1;
+                report.skipped_records += header.lsn - scanner.next_lsn();
+                scanner.resume_at(later, &header);
+                continue;
             }
         }
+        return Ok(Some(ChainBreak::BadSeal(Error::corrupt(
+            scanner.path(),
+            offset,
+            format!("{reason} (damage inside a middle segment)"),
+        ))));
     }
 }
 

@@ -10,7 +10,7 @@ use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendState};
 use crate::error::{Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
-use crate::format::{payload_crc, SegmentHeader, SEGMENT_HEADER_SIZE};
+use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
@@ -178,10 +178,9 @@ impl Wal {
 
     /// Copies `data` into the log and returns its LSN. Durable later; see [`Wal::sync`].
     pub fn append(&self, data: &[u8]) -> Result<u64> {
-        let crc = payload_crc(data);
         let mut state = self.shared.state.lock().expect("state lock");
         let first_pending = state.pending_bytes == 0;
-        let lsn = state.append(data, crc)?;
+        let lsn = state.append(data)?;
         self.wake_flusher_if_due(&state, first_pending);
         Ok(lsn)
     }

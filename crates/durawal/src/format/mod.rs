@@ -9,7 +9,7 @@ mod record;
 mod segment_header;
 mod segment_name;
 
-pub use checksum::{chain_digest, masked_crc, payload_crc};
+pub use checksum::{chain_digest, masked_crc};
 pub use record::{
     encode_batch_payload, record_size, BatchEntries, HeaderCheck, RecordHeader, RecordKind,
     SealPayload, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE,

@@ -12,7 +12,7 @@
 //! The header has a CRC of its own so a damaged length is caught before it is
 //! trusted to read (or allocate) anything.
 
-use super::checksum::{masked_crc, payload_crc};
+use super::checksum::masked_crc;
 
 /// Size of a record header in bytes.
 pub const RECORD_HEADER_SIZE: usize = 24;
@@ -75,22 +75,20 @@ pub enum HeaderCheck {
 }
 
 impl RecordHeader {
-    /// Encodes a header for `payload` (given as its unseeded CRC and length)
-    /// and returns the 24 bytes.
+    /// Encodes the header of a record holding `payload` and returns the 24 bytes.
     pub fn encode(
         salt: u32,
         kind: RecordKind,
         lsn: u64,
-        payload_crc: u32,
-        length: u32,
+        payload: &[u8],
     ) -> [u8; RECORD_HEADER_SIZE] {
         let mut bytes = [0u8; RECORD_HEADER_SIZE];
-        bytes[4..8].copy_from_slice(&length.to_le_bytes());
+        bytes[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         bytes[8..16].copy_from_slice(&lsn.to_le_bytes());
         bytes[16] = kind as u8;
-        let header_crc = masked_crc(salt, &bytes[4..20], 0, 0);
+        let header_crc = masked_crc(salt, &bytes[4..20], &[]);
         bytes[20..24].copy_from_slice(&header_crc.to_le_bytes());
-        let crc = masked_crc(salt, &bytes[4..24], payload_crc, length as usize);
+        let crc = masked_crc(salt, &bytes[4..24], payload);
         bytes[0..4].copy_from_slice(&crc.to_le_bytes());
         bytes
     }
@@ -101,7 +99,7 @@ impl RecordHeader {
             return HeaderCheck::Zero;
         }
         let stored_header_crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
-        if masked_crc(salt, &bytes[4..20], 0, 0) != stored_header_crc {
+        if masked_crc(salt, &bytes[4..20], &[]) != stored_header_crc {
             return HeaderCheck::Invalid("record header checksum mismatch");
         }
         if bytes[17..20] != [0, 0, 0] {
@@ -126,12 +124,7 @@ impl RecordHeader {
         payload: &[u8],
     ) -> bool {
         payload.len() == self.length as usize
-            && masked_crc(
-                salt,
-                &header_bytes[4..24],
-                payload_crc(payload),
-                payload.len(),
-            ) == self.crc
+            && masked_crc(salt, &header_bytes[4..24], payload) == self.crc
     }
 
     /// Bytes this record occupies in the segment.
@@ -239,7 +232,7 @@ mod tests {
     #[test]
     fn header_round_trips_and_checks_payload() {
         let payload = b"hello";
-        let bytes = RecordHeader::encode(42, RecordKind::Data, 7, payload_crc(payload), 5);
+        let bytes = RecordHeader::encode(42, RecordKind::Data, 7, payload);
         let HeaderCheck::Valid(header) = RecordHeader::decode(42, &bytes) else {
             panic!("invalid")
         };
@@ -253,7 +246,7 @@ mod tests {
 
     #[test]
     fn every_single_bit_flip_of_a_header_is_detected() {
-        let bytes = RecordHeader::encode(9, RecordKind::Data, 3, payload_crc(b"abc"), 3);
+        let bytes = RecordHeader::encode(9, RecordKind::Data, 3, b"abc");
         for bit in 0..RECORD_HEADER_SIZE * 8 {
             let mut flipped = bytes;
             flipped[bit / 8] ^= 1 << (bit % 8);
@@ -267,7 +260,7 @@ mod tests {
 
     #[test]
     fn wrong_salt_fails_the_header() {
-        let bytes = RecordHeader::encode(1, RecordKind::Data, 1, payload_crc(b""), 0);
+        let bytes = RecordHeader::encode(1, RecordKind::Data, 1, b"");
         assert!(matches!(
             RecordHeader::decode(2, &bytes),
             HeaderCheck::Invalid(_)

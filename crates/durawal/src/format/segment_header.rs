@@ -48,7 +48,7 @@ impl SegmentHeader {
         block[32..40].copy_from_slice(&self.first_lsn.to_le_bytes());
         block[40..48].copy_from_slice(&self.prev_seal_offset.to_le_bytes());
         block[48..52].copy_from_slice(&self.prev_digest.to_le_bytes());
-        let crc = masked_crc(0, &block[0..52], 0, 0);
+        let crc = masked_crc(0, &block[0..52], &[]);
         block[52..56].copy_from_slice(&crc.to_le_bytes());
         block
     }
@@ -62,7 +62,7 @@ impl SegmentHeader {
             return Err("not a durawal segment (bad magic)");
         }
         let stored_crc = u32::from_le_bytes(bytes[52..56].try_into().expect("4 bytes"));
-        if masked_crc(0, &bytes[0..52], 0, 0) != stored_crc {
+        if masked_crc(0, &bytes[0..52], &[]) != stored_crc {
             return Err("segment header checksum mismatch");
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
