@@ -206,33 +206,25 @@ impl AppendState {
     /// Seals the active segment and starts the next one. Both happen in
     /// memory here; the flusher makes them real in order.
     fn rotate(&mut self) -> Result<()> {
-        let last_lsn = self.last_lsn();
-        let seal = SealPayload {
-            record_count: self.segment.record_count,
-            last_lsn,
-            digest: self.segment.digest,
-        }
-        .encode();
-        let header =
-            RecordHeader::encode(self.segment.header.salt, RecordKind::Seal, last_lsn, &seal);
-        let seal_offset = self.segment.position;
-        let chunk = self
-            .pending
-            .back_mut()
-            .expect("a chunk is always being filled");
-        chunk.buffer.extend_from_slice(&header);
-        chunk.buffer.extend_from_slice(&seal);
-        chunk
-            .buffer
-            .extend_zeroed(SEAL_RECORD_SIZE - header.len() - seal.len());
-        chunk.seals_segment = true;
-
-        let next_header = SegmentHeader {
-            salt: random_u32()?,
-            log_id: self.segment.header.log_id,
-            first_lsn: self.next_lsn,
-            prev_seal_offset: seal_offset,
-            prev_digest: self.segment.digest,
+        let current = self.segment.header;
+        let next_header = if self.segment.record_count == 0 {
+            // An empty segment (left by recovery, too small for this record)
+            // is replaced under the same name rather than sealed: a second
+            // segment starting at the same LSN would collide with it.
+            SegmentHeader {
+                salt: random_u32()?,
+                ..current
+            }
+        } else {
+            let seal_offset = self.segment.position;
+            self.seal_current_segment();
+            SegmentHeader {
+                salt: random_u32()?,
+                log_id: current.log_id,
+                first_lsn: self.next_lsn,
+                prev_seal_offset: seal_offset,
+                prev_digest: self.segment.digest,
+            }
         };
         let mut buffer = self.spare_buffers.pop().unwrap_or_default();
         buffer.clear();
@@ -251,6 +243,29 @@ impl AppendState {
             record_count: 0,
         };
         Ok(())
+    }
+
+    /// Appends the seal record that closes the active segment.
+    fn seal_current_segment(&mut self) {
+        let last_lsn = self.last_lsn();
+        let seal = SealPayload {
+            record_count: self.segment.record_count,
+            last_lsn,
+            digest: self.segment.digest,
+        }
+        .encode();
+        let header =
+            RecordHeader::encode(self.segment.header.salt, RecordKind::Seal, last_lsn, &seal);
+        let chunk = self
+            .pending
+            .back_mut()
+            .expect("a chunk is always being filled");
+        chunk.buffer.extend_from_slice(&header);
+        chunk.buffer.extend_from_slice(&seal);
+        chunk
+            .buffer
+            .extend_zeroed(SEAL_RECORD_SIZE - header.len() - seal.len());
+        chunk.seals_segment = true;
     }
 
     /// Hands every pending chunk to the flusher and starts a new chunk that

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aligned_buffer::BLOCK_SIZE;
 use crate::error::{Error, Result};
-use crate::format::{parse_segment_name, SegmentHeader, PREPARED_SEGMENT_NAME};
+use crate::format::{parse_segment_name, SealPayload, SegmentHeader, PREPARED_SEGMENT_NAME};
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
 use crate::storage::{OpenMode, Storage};
@@ -100,60 +100,60 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     }
     segment_paths.sort();
 
-    let mut scanners = Vec::with_capacity(segment_paths.len());
-    for (first_lsn, path) in &segment_paths {
-        let scanner = SegmentScanner::open(storage, path)?;
-        if scanner.header().first_lsn != *first_lsn {
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!(
-                    "header says the first LSN is {} but the file name says {first_lsn}",
-                    scanner.header().first_lsn
-                ),
-            ));
-        }
-        if let Some(first) = scanners.first() {
-            let first: &SegmentScanner = first;
-            if first.header().log_id != scanner.header().log_id {
-                return Err(Error::corrupt(
-                    path,
-                    0,
-                    format!(
-                        "foreign segment: it belongs to another log than {}",
-                        first.path().display()
-                    ),
-                ));
+    // Open every segment header. In point-in-time mode a damaged one ends the
+    // log there; a valid header that contradicts its name or belongs to
+    // another log is a misplaced file, not damage, and is always refused.
+    let mut scanners: Vec<SegmentScanner> = Vec::with_capacity(segment_paths.len());
+    let mut cut_from = segment_paths.len();
+    for (index, (first_lsn, path)) in segment_paths.iter().enumerate() {
+        let scanner = match SegmentScanner::open(storage, path) {
+            Ok(scanner) => scanner,
+            Err(Error::Corrupt { .. }) if mode == RecoveryMode::PointInTime && index > 0 => {
+                cut_from = index;
+                break;
             }
-        }
+            Err(error) => return Err(error),
+        };
+        check_belongs(&scanner, *first_lsn, scanners.first())?;
         scanners.push(scanner);
     }
 
-    let mut keep = scanners.len();
+    // Read every middle segment and check that each one continues the one before.
+    let mut seal_before_cut = None;
     for index in 1..scanners.len() {
-        let broken = match scan_middle_segment(&mut scanners[index - 1], mode, &mut report)? {
-            Some(damage) => Some(damage),
-            None => chain_break(&mut scanners, index)?,
+        let (problem, skippable) =
+            match scan_middle_segment(&mut scanners[index - 1], mode, &mut report)? {
+                SegmentEnd::Sealed { offset, seal } => (
+                    continuation_break(&scanners[index - 1], offset, &seal, &scanners[index])
+                        .map(|error| (error, offset)),
+                    false,
+                ),
+                SegmentEnd::Broken(error) => (Some((error, 0)), true),
+            };
+        let Some((error, seal_offset)) = problem else {
+            continue;
         };
-        if let Some(error) = broken {
-            match mode {
-                RecoveryMode::PointInTime => {
-                    keep = index;
-                    break;
-                }
-                RecoveryMode::SkipCorrupted if matches!(error, ChainBreak::BadSeal(_)) => {
-                    report.skipped_regions += 1;
-                }
-                _ => return Err(error.into_error()),
+        match mode {
+            RecoveryMode::PointInTime => {
+                cut_from = index;
+                seal_before_cut = (!skippable).then_some(seal_offset);
+                break;
             }
+            RecoveryMode::SkipCorrupted if skippable => {
+                let next_first_lsn = scanners[index].header().first_lsn;
+                report.skipped_regions += 1;
+                report.skipped_records +=
+                    next_first_lsn.saturating_sub(scanners[index - 1].next_lsn());
+            }
+            _ => return Err(error),
         }
     }
-    for scanner in scanners.drain(keep..) {
-        let path = scanner.path().to_owned();
+    scanners.truncate(cut_from);
+    for (_, path) in &segment_paths[cut_from..] {
         storage
-            .remove_file(&path)
-            .map_err(|e| Error::io("unlink", &path, e))?;
-        report.removed_files.push(file_name(&path));
+            .remove_file(path)
+            .map_err(|e| Error::io("unlink", path, e))?;
+        report.removed_files.push(file_name(path));
         removed_any = true;
     }
     if removed_any {
@@ -169,7 +169,13 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         })
         .collect();
     let tail = match scanners.pop() {
-        Some(last) => Some(recover_tail(storage, last, mode, &mut report)?),
+        Some(last) => Some(recover_tail(
+            storage,
+            last,
+            mode,
+            seal_before_cut,
+            &mut report,
+        )?),
         None => None,
     };
     report.segments = segments.len();
@@ -184,83 +190,93 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     })
 }
 
-enum ChainBreak {
-    BadSeal(Error),
-    Gap(Error),
-}
-
-impl ChainBreak {
-    fn into_error(self) -> Error {
-        match self {
-            ChainBreak::BadSeal(error) | ChainBreak::Gap(error) => error,
+/// Checks a segment's header against its file name and the log's id.
+fn check_belongs(
+    scanner: &SegmentScanner,
+    first_lsn: u64,
+    first_segment: Option<&SegmentScanner>,
+) -> Result<()> {
+    let header = scanner.header();
+    let path = scanner.path();
+    if header.first_lsn != first_lsn {
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!(
+                "header says the first LSN is {} but the file name says {first_lsn}",
+                header.first_lsn
+            ),
+        ));
+    }
+    if let Some(first) = first_segment {
+        if first.header().log_id != header.log_id {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!(
+                    "foreign segment: it belongs to another log than {}",
+                    first.path().display()
+                ),
+            ));
         }
     }
+    Ok(())
 }
 
-/// Checks that segment `index - 1` ends with a seal that matches what
-/// segment `index` says about it.
-fn chain_break(scanners: &mut [SegmentScanner], index: usize) -> Result<Option<ChainBreak>> {
-    let next = *scanners[index].header();
-    let next_path = scanners[index].path().to_owned();
-    let previous = &mut scanners[index - 1];
-    let expected_last = next.first_lsn - 1;
-    if next.prev_seal_offset == 0 {
-        return Ok(Some(ChainBreak::Gap(Error::corrupt(
-            &next_path,
-            0,
-            format!(
-                "segment starts a new log but follows {}",
-                previous.path().display()
-            ),
-        ))));
-    }
-    let Some((_, seal)) = previous.seal_at(next.prev_seal_offset)? else {
-        return Ok(Some(ChainBreak::BadSeal(Error::corrupt(
-            previous.path(),
-            next.prev_seal_offset,
-            format!(
-                "no valid seal where {} says this segment ends (truncated or damaged middle segment)",
-                next_path.display()
-            ),
-        ))));
+/// How a fully read middle segment ended.
+enum SegmentEnd {
+    /// With a valid seal at `offset`.
+    Sealed { offset: u64, seal: SealPayload },
+    /// With damage or without a seal.
+    Broken(Error),
+}
+
+/// Checks that `next` continues `previous`, whose valid seal is at `seal_offset`:
+/// its first LSN follows the seal's last, and its header names that seal.
+fn continuation_break(
+    previous: &SegmentScanner,
+    seal_offset: u64,
+    seal: &SealPayload,
+    next: &SegmentScanner,
+) -> Option<Error> {
+    let header = next.header();
+    let reason = if header.prev_seal_offset == 0 {
+        format!(
+            "segment starts a new log but follows {}",
+            previous.path().display()
+        )
+    } else if seal.last_lsn + 1 != header.first_lsn {
+        format!(
+            "gap or overlap: {} ends at LSN {} but this segment starts at LSN {} (missing or duplicate segment)",
+            previous.path().display(),
+            seal.last_lsn,
+            header.first_lsn
+        )
+    } else if header.prev_seal_offset != seal_offset || header.prev_digest != seal.digest {
+        format!(
+            "does not continue {}: its header names a seal at offset {} with digest {:#010x}, the segment's seal is at offset {seal_offset} with digest {:#010x} (replaced segment)",
+            previous.path().display(),
+            header.prev_seal_offset,
+            header.prev_digest,
+            seal.digest
+        )
+    } else {
+        return None;
     };
-    if seal.last_lsn != expected_last {
-        return Ok(Some(ChainBreak::Gap(Error::corrupt(
-            &next_path,
-            0,
-            format!(
-                "gap or overlap: {} ends at LSN {} but this segment starts at LSN {} (missing or duplicate segment)",
-                previous.path().display(),
-                seal.last_lsn,
-                next.first_lsn
-            ),
-        ))));
-    }
-    if seal.digest != next.prev_digest {
-        return Ok(Some(ChainBreak::BadSeal(Error::corrupt(
-            previous.path(),
-            next.prev_seal_offset,
-            format!(
-                "seal digest does not match the one recorded in {}",
-                next_path.display()
-            ),
-        ))));
-    }
-    Ok(None)
+    Some(Error::corrupt(next.path(), 0, reason))
 }
 
-/// Reads every record of a middle segment; `Some` when it is not a run of
-/// valid records closed by a valid seal. In skip-corrupted mode damaged
+/// Reads every record of a middle segment. In skip-corrupted mode damaged
 /// records are skipped (and counted) as long as valid ones follow.
 fn scan_middle_segment(
     scanner: &mut SegmentScanner,
     mode: RecoveryMode,
     report: &mut RecoveryReport,
-) -> Result<Option<ChainBreak>> {
+) -> Result<SegmentEnd> {
     loop {
         let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
-            ScanItem::Seal { .. } => return Ok(None),
+            ScanItem::Seal { offset, seal } => return Ok(SegmentEnd::Sealed { offset, seal }),
             ScanItem::End { offset } => (offset, String::from("segment ends without a seal")),
             ScanItem::Damage { offset, reason } => (offset, reason),
         };
@@ -273,11 +289,11 @@ fn scan_middle_segment(
                 continue;
             }
         }
-        return Ok(Some(ChainBreak::BadSeal(Error::corrupt(
+        return Ok(SegmentEnd::Broken(Error::corrupt(
             scanner.path(),
             offset,
             format!("{reason} (damage inside a middle segment)"),
-        ))));
+        )));
     }
 }
 
@@ -293,8 +309,34 @@ fn recover_tail(
     storage: &dyn Storage,
     mut scanner: SegmentScanner,
     mode: RecoveryMode,
+    known_seal: Option<u64>,
     report: &mut RecoveryReport,
 ) -> Result<RecoveredTail> {
+    let file_length = scanner.file_length();
+    let sealed_at = match known_seal {
+        Some(offset) => Some(offset),
+        None => scan_tail(storage, &mut scanner, mode, report)?,
+    };
+    Ok(RecoveredTail {
+        header: *scanner.header(),
+        path: scanner.path().to_owned(),
+        capacity: file_length,
+        position: scanner.position(),
+        next_lsn: scanner.next_lsn(),
+        digest: scanner.digest(),
+        record_count: scanner.record_count(),
+        sealed_at,
+    })
+}
+
+/// Scans the last segment from where `scanner` stands; returns the offset of
+/// its seal when it is sealed.
+fn scan_tail(
+    storage: &dyn Storage,
+    scanner: &mut SegmentScanner,
+    mode: RecoveryMode,
+    report: &mut RecoveryReport,
+) -> Result<Option<u64>> {
     let file_length = scanner.file_length();
     let sealed_at = loop {
         let (offset, reason, search_limit) = match scanner.next_item()? {
@@ -340,19 +382,10 @@ fn recover_tail(
                 format!("{reason} (absolute recovery refuses a damaged tail)"),
             ));
         }
-        cut_tail(storage, &mut scanner, offset, search_limit, &reason, report)?;
+        cut_tail(storage, scanner, offset, search_limit, &reason, report)?;
         break None;
     };
-    Ok(RecoveredTail {
-        header: *scanner.header(),
-        path: scanner.path().to_owned(),
-        capacity: file_length,
-        position: scanner.position(),
-        next_lsn: scanner.next_lsn(),
-        digest: scanner.digest(),
-        record_count: scanner.record_count(),
-        sealed_at,
-    })
+    Ok(sealed_at)
 }
 
 /// Zeroes what follows the last valid record, so that no leftover of a torn

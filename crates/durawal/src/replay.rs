@@ -45,6 +45,8 @@ pub struct ReplayCursor {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     scanner: Option<SegmentScanner>,
+    /// First LSNs of the segments present when replay started, in order.
+    segment_starts: Vec<u64>,
     from: u64,
     to: u64,
     skip_corrupted: bool,
@@ -63,6 +65,7 @@ impl ReplayCursor {
             storage,
             dir: dir.to_owned(),
             scanner: None,
+            segment_starts: Vec::new(),
             from,
             to,
             skip_corrupted,
@@ -72,11 +75,12 @@ impl ReplayCursor {
                 .storage
                 .list_dir(dir)
                 .map_err(|e| Error::io("readdir", dir, e))?;
-            let mut starts: Vec<u64> = names
+            cursor.segment_starts = names
                 .iter()
                 .filter_map(|name| parse_segment_name(name))
                 .collect();
-            starts.sort_unstable();
+            cursor.segment_starts.sort_unstable();
+            let starts = &cursor.segment_starts;
             let start = starts
                 .iter()
                 .rev()
@@ -92,6 +96,25 @@ impl ReplayCursor {
     fn open_segment(&self, first_lsn: u64) -> Result<SegmentScanner> {
         let path = self.dir.join(segment_file_name(first_lsn));
         SegmentScanner::open(&*self.storage, &path)
+    }
+
+    /// Skip-corrupted mode: leaves a segment that ends without a seal for the
+    /// next segment that was there when replay started.
+    fn skip_to_next_segment(&mut self) -> Result<()> {
+        let current = self
+            .scanner
+            .as_ref()
+            .map_or(0, |scanner| scanner.header().first_lsn);
+        let next = self
+            .segment_starts
+            .iter()
+            .find(|&&first| first > current)
+            .copied();
+        self.scanner = match next {
+            Some(first) if first <= self.to => Some(self.open_segment(first)?),
+            _ => None,
+        };
+        Ok(())
     }
 
     /// The next records, up to about `max_bytes` of payload or `max_records`
@@ -141,6 +164,10 @@ impl ReplayCursor {
                     };
                 }
                 ScanItem::End { offset } => {
+                    if self.skip_corrupted {
+                        self.skip_to_next_segment()?;
+                        continue;
+                    }
                     return Err(Error::corrupt(
                         scanner.path(),
                         offset,
@@ -157,6 +184,7 @@ impl ReplayCursor {
                         Some((later, header)) if self.skip_corrupted => {
                             scanner.resume_at(later, &header)
                         }
+                        None if self.skip_corrupted => self.skip_to_next_segment()?,
                         _ => return Err(Error::corrupt(scanner.path(), offset, reason)),
                     }
                 }

@@ -244,18 +244,6 @@ impl SegmentScanner {
         self.resumed = true;
     }
 
-    /// Reads the seal at `offset`, as the next segment's header points to it.
-    /// `None` when no valid seal is there.
-    pub fn seal_at(&mut self, offset: u64) -> Result<Option<(RecordHeader, SealPayload)>> {
-        match self.check_record_at(offset)? {
-            Candidate::Valid(header, range) if header.kind == RecordKind::Seal => {
-                self.last_payload = range;
-                Ok(SealPayload::decode(self.payload()).map(|seal| (header, seal)))
-            }
-            _ => Ok(None),
-        }
-    }
-
     /// Offset just past the last non-zero byte in `[from, until)`, or `from` when all are zero.
     pub fn end_of_nonzero(&mut self, from: u64, until: u64) -> Result<u64> {
         let until = until.min(self.file_length);

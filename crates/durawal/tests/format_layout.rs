@@ -38,6 +38,26 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
                 wal.sync(None).unwrap();
             }
         }
+        // The edges of the rotation rule: a record that leaves exactly room
+        // for the seal stays; one 8 bytes larger goes to a new segment.
+        let room =
+            |expected: &Expected| SMALL_SEGMENT - expected.layout.segments.last().unwrap().end;
+        if room(&expected) < 200 {
+            expected.append(&wal, rng.bytes(300));
+        }
+        let segments = expected.layout.segments.len();
+        expected.append(&wal, rng.bytes((room(&expected) - 100) as usize));
+        let len = room(&expected) - SEAL_SIZE - RECORD_HEADER_SIZE;
+        expected.append(&wal, rng.bytes(len as usize));
+        assert_eq!(
+            room(&expected),
+            SEAL_SIZE,
+            "an exact fit stays in its segment"
+        );
+        expected.append(&wal, rng.bytes(10));
+        let len = room(&expected) - SEAL_SIZE - RECORD_HEADER_SIZE + 8;
+        expected.append(&wal, rng.bytes(len as usize));
+        assert_eq!(expected.layout.segments.len(), segments + 2);
         wal.close().unwrap();
     }
     let layout = &expected.layout;

@@ -20,7 +20,11 @@ fn wait_until_durable(wal: &Wal, lsn: u64) -> bool {
 
 fn open(policy: SyncPolicy) -> (tempfile::TempDir, Wal) {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options { sync: policy, segment_size: 64 * 1024, ..Options::default() };
+    let options = Options {
+        sync: policy,
+        segment_size: 64 * 1024,
+        ..Options::default()
+    };
     let wal = Wal::open(dir.path(), options).unwrap();
     (dir, wal)
 }
@@ -30,9 +34,15 @@ fn interval_policy_syncs_a_lone_record_by_itself() {
     let (_dir, wal) = open(SyncPolicy::Interval(Duration::from_millis(5)));
     std::thread::sleep(Duration::from_millis(20));
     let lsn = wal.append(b"lonely").unwrap();
-    assert!(wait_until_durable(&wal, lsn), "interval policy never synced LSN {lsn}");
+    assert!(
+        wait_until_durable(&wal, lsn),
+        "interval policy never synced LSN {lsn}"
+    );
     let second = wal.append(b"again").unwrap();
-    assert!(wait_until_durable(&wal, second), "interval policy never synced LSN {second}");
+    assert!(
+        wait_until_durable(&wal, second),
+        "interval policy never synced LSN {second}"
+    );
     wal.close().unwrap();
 }
 
@@ -43,7 +53,10 @@ fn bytes_policy_syncs_once_the_threshold_is_pending() {
     for _ in 0..4 {
         last = wal.append(&[7u8; 60]).unwrap();
     }
-    assert!(wait_until_durable(&wal, last), "bytes policy never synced LSN {last}");
+    assert!(
+        wait_until_durable(&wal, last),
+        "bytes policy never synced LSN {last}"
+    );
     wal.close().unwrap();
 }
 
@@ -56,7 +69,11 @@ fn close_makes_everything_durable_under_every_policy() {
         SyncPolicy::Interval(Duration::from_secs(3600)),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let options = Options { sync: policy, segment_size: 64 * 1024, ..Options::default() };
+        let options = Options {
+            sync: policy,
+            segment_size: 64 * 1024,
+            ..Options::default()
+        };
         let wal = Wal::open(dir.path(), options.clone()).unwrap();
         for index in 0..500u32 {
             wal.append(&index.to_le_bytes().repeat(10)).unwrap();

@@ -39,6 +39,12 @@ impl Rng {
         Rng(seed)
     }
 
+    /// A generator with a fixed seed, for data that must be reproducible
+    /// from the seed alone.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -166,6 +172,13 @@ impl LayoutModel {
         self.records.len() - 1
     }
 
+    /// True when a record with this payload length still fits the current
+    /// segment (with room for the seal); false when it would open a new one.
+    pub fn fits(&self, payload_len: u64) -> bool {
+        let current = self.segments.last().expect("a segment");
+        current.end + record_size(payload_len) + SEAL_SIZE <= self.segment_size
+    }
+
     pub fn file_name(&self, segment: usize) -> String {
         segment_file_name(self.segments[segment].first_lsn)
     }
@@ -220,19 +233,6 @@ impl Expected {
         self.payloads.extend(records);
         range
     }
-
-    /// Forgets the logical records from LSN `keep + 1` on (after recovery
-    /// legitimately cut them) and rebuilds the layout accordingly.
-    pub fn truncate_to(&mut self, keep: u64, physical_records_kept: usize) {
-        let kept: Vec<PlacedRecord> = self.layout.records[..physical_records_kept].to_vec();
-        let mut layout = LayoutModel::new(self.layout.segment_size);
-        for record in &kept {
-            layout.push(record.payload_len, record.lsn_count);
-        }
-        assert_eq!(layout.next_lsn, keep + 1);
-        self.layout = layout;
-        self.payloads.truncate(keep as usize);
-    }
 }
 
 /// Options with the given segment size and recovery mode, everything else default.
@@ -285,6 +285,23 @@ pub fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
         assert_eq!(start, batch.data.len(), "ends must cover the batch data");
     }
     records
+}
+
+/// Replays everything it can and returns the records read before the first
+/// error, and that error.
+pub fn read_until_error(wal: &Wal) -> (Vec<(u64, Vec<u8>)>, Option<Error>) {
+    let mut records = Vec::new();
+    let mut cursor = match wal.replay(1, u64::MAX) {
+        Ok(cursor) => cursor,
+        Err(error) => return (records, Some(error)),
+    };
+    loop {
+        match cursor.next_batch(1, usize::MAX) {
+            Ok(Some(batch)) => records.push((batch.lsns[0], batch.data)),
+            Ok(None) => return (records, None),
+            Err(error) => return (records, Some(error)),
+        }
+    }
 }
 
 /// Asserts that the log holds exactly LSNs `1..=payloads.len()` with these bytes.
@@ -391,4 +408,111 @@ pub fn encode_record(salt: u32, kind: u8, lsn: u64, payload: &[u8]) -> Vec<u8> {
 /// The salt stored in a segment file's header.
 pub fn segment_salt(segment_bytes: &[u8]) -> u32 {
     u32::from_le_bytes(segment_bytes[12..16].try_into().unwrap())
+}
+
+/// What recovery must find after `original` became `damaged`: the records of
+/// the segment before the first one whose bytes changed, and the damage offset.
+pub struct Oracle {
+    /// Logical records that must survive.
+    pub keep: u64,
+    /// Where the damage starts.
+    pub damage_at: u64,
+    /// Bytes recovery must cut (0: a clean end).
+    pub truncated: u64,
+}
+
+pub fn oracle(expected: &Expected, segment: usize, original: &[u8], damaged: &[u8]) -> Oracle {
+    let layout = &expected.layout;
+    let records = layout.records_in(segment);
+    let broken = records.iter().find(|record| {
+        let range = record.offset as usize..record.end() as usize;
+        damaged[range.clone()] != original[range]
+    });
+    let (keep, damage_at) = match broken {
+        Some(record) => (record.first_lsn - 1, record.offset),
+        None => (expected.payloads.len() as u64, layout.segments[segment].end),
+    };
+    Oracle {
+        keep,
+        damage_at,
+        truncated: end_of_nonzero(damaged, damage_at) - damage_at,
+    }
+}
+
+/// Opens the damaged log in absolute mode, then in tolerate-tail mode, and
+/// checks both against the oracle; then appends two records and checks that
+/// a reopen sees them and no damage.
+pub fn check_recovery(
+    dir: &Path,
+    segment_name: &str,
+    payloads: &[Vec<u8>],
+    oracle: &Oracle,
+    label: &str,
+) {
+    let path = dir.join(segment_name);
+    let keep = oracle.keep as usize;
+    if oracle.truncated > 0 {
+        let error = open_err(dir, options(SMALL_SEGMENT, RecoveryMode::Absolute));
+        assert_eq!(
+            corrupt_location(&error),
+            (path.clone(), oracle.damage_at),
+            "{label}: {error}"
+        );
+    } else {
+        let wal = open(dir, options(SMALL_SEGMENT, RecoveryMode::Absolute));
+        assert_log(&wal, &payloads[..keep]);
+        wal.close().unwrap();
+    }
+
+    let wal = open(dir, options(SMALL_SEGMENT, RecoveryMode::TolerateTail));
+    let report = wal.recovery().clone();
+    assert_eq!(
+        report.truncated_bytes, oracle.truncated,
+        "{label}: {report:?}"
+    );
+    match &report.truncated_reason {
+        Some(reason) => {
+            assert!(
+                oracle.truncated > 0,
+                "{label}: a reason without a cut: {reason}"
+            );
+            assert!(
+                reason.contains(&path.display().to_string())
+                    && reason.contains(&format!("offset {}", oracle.damage_at)),
+                "{label}: reason must name {} and offset {}: {reason}",
+                path.display(),
+                oracle.damage_at
+            );
+        }
+        None => assert_eq!(oracle.truncated, 0, "{label}: a cut without a reason"),
+    }
+    assert_eq!(report.records, oracle.keep, "{label}: report.records");
+    assert_eq!(
+        (report.skipped_records, report.skipped_regions),
+        (0, 0),
+        "{label}"
+    );
+    assert_log(&wal, &payloads[..keep]);
+
+    let mut after: Vec<Vec<u8>> = payloads[..keep].to_vec();
+    for extra in [b"appended after the cut".to_vec(), vec![0xA5; 333]] {
+        let lsn = wal.append(&extra).unwrap();
+        after.push(extra);
+        assert_eq!(
+            lsn,
+            after.len() as u64,
+            "{label}: appending continues with the next LSN"
+        );
+    }
+    wal.sync(None).unwrap();
+    wal.close().unwrap();
+
+    let wal = open(dir, options(SMALL_SEGMENT, RecoveryMode::Absolute));
+    let report = wal.recovery();
+    assert_eq!(
+        (report.truncated_bytes, &report.truncated_reason),
+        (0, &None),
+        "{label}: second reopen"
+    );
+    assert_log(&wal, &after);
 }
