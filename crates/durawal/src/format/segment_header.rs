@@ -65,6 +65,9 @@ impl SegmentHeader {
         if masked_crc(0, &bytes[0..52], &[]) != stored_crc {
             return Err("segment header checksum mismatch");
         }
+        if bytes[ENCODED_SIZE..].iter().any(|&b| b != 0) {
+            return Err("segment header block has non-zero reserved bytes");
+        }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
             return Err("unsupported segment format version");
@@ -98,6 +101,13 @@ mod tests {
         let block = sample().encode();
         assert_eq!(block.len(), SEGMENT_HEADER_SIZE);
         assert_eq!(SegmentHeader::decode(&block), Ok(sample()));
+    }
+
+    #[test]
+    fn bytes_after_the_header_must_be_zero() {
+        let mut block = sample().encode();
+        block[SEGMENT_HEADER_SIZE - 1] = 1;
+        assert!(SegmentHeader::decode(&block).is_err());
     }
 
     #[test]
