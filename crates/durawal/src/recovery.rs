@@ -38,13 +38,6 @@ pub struct RecoveryReport {
     pub stray_files: Vec<String>,
 }
 
-/// A segment found on disk.
-#[derive(Clone, Debug)]
-pub struct FoundSegment {
-    /// Its checked header.
-    pub header: SegmentHeader,
-}
-
 /// Where appending resumes.
 pub struct RecoveredTail {
     /// The last segment's header.
@@ -69,8 +62,8 @@ pub struct RecoveredTail {
 pub struct RecoveredLog {
     /// What was found and done.
     pub report: RecoveryReport,
-    /// The segments in LSN order.
-    pub segments: Vec<FoundSegment>,
+    /// LSN of the first record of the first segment; `None` for a log with no segments.
+    pub first_lsn: Option<u64>,
     /// Where appending resumes; `None` for a log with no segments.
     pub tail: Option<RecoveredTail>,
 }
@@ -162,12 +155,8 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
             .map_err(|e| Error::io("fsync", dir, e))?;
     }
 
-    let segments: Vec<FoundSegment> = scanners
-        .iter()
-        .map(|scanner| FoundSegment {
-            header: *scanner.header(),
-        })
-        .collect();
+    let first_lsn = scanners.first().map(|scanner| scanner.header().first_lsn);
+    report.segments = scanners.len();
     let tail = match scanners.pop() {
         Some(last) => Some(recover_tail(
             storage,
@@ -178,14 +167,12 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         )?),
         None => None,
     };
-    report.segments = segments.len();
-    if let (Some(first), Some(tail)) = (segments.first(), &tail) {
-        report.records =
-            (tail.next_lsn - first.header.first_lsn).saturating_sub(report.skipped_records);
+    if let (Some(first_lsn), Some(tail)) = (first_lsn, &tail) {
+        report.records = (tail.next_lsn - first_lsn).saturating_sub(report.skipped_records);
     }
     Ok(RecoveredLog {
         report,
-        segments,
+        first_lsn,
         tail,
     })
 }

@@ -114,10 +114,7 @@ impl Wal {
         })?;
         let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
         let recovered = recover(&*storage, dir, options.recovery)?;
-        let first_lsn = recovered
-            .segments
-            .first()
-            .map_or(1, |segment| segment.header.first_lsn);
+        let first_lsn = recovered.first_lsn.unwrap_or(1);
 
         let (tail, file, path) = match recovered.tail {
             Some(tail) if tail.sealed_at.is_none() => {
