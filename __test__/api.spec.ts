@@ -437,3 +437,18 @@ test('2000 concurrent write() calls all resolve; their LSNs are a permutation of
   const reopened = await openWal(t, dir, { segmentSize: SMALL_SEGMENT })
   assertRecords(t, await collect(reopened), byLsn, 'after reopen')
 })
+
+test('stats() counts the flusher syncs and tracks the LSNs', async (t) => {
+  const wal = await openWal(t, tempDir(t))
+  t.deepEqual(wal.stats(), { syncs: 0, lastLsn: 0, durableLsn: 0 })
+  const writes = Array.from({ length: 200 }, (_, index) => wal.write(payload(index, 100)))
+  await Promise.all(writes)
+  const afterWrites = wal.stats()
+  t.is(afterWrites.lastLsn, 200)
+  t.is(afterWrites.durableLsn, 200)
+  t.true(afterWrites.syncs >= 1, `syncs: ${afterWrites.syncs}`)
+  t.true(afterWrites.syncs <= 200, `200 writes cannot need more than 200 syncs, got ${afterWrites.syncs}`)
+  wal.append(payload(200, 100))
+  await wal.sync()
+  t.true(wal.stats().syncs > afterWrites.syncs, 'a sync of a new record issues a new data sync')
+})
