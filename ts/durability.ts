@@ -63,11 +63,6 @@ export class DurabilityWaiters {
   /** Rejects every waiter, now and later, with `error`. */
   fail(error: WalError): void {
     this.#failure ??= error
-    this.rejectAll(error)
-  }
-
-  /** Rejects the current waiters with `error`. */
-  rejectAll(error: WalError): void {
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
     this.#releaseIfIdle()
   }
