@@ -207,20 +207,11 @@ fn a_truncated_middle_segment_is_refused_naming_it() {
     for (label, length) in truncations(&expected) {
         let variant = copy_log(dir.path());
         let path = segment_path(variant.path(), &expected, 2);
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(length)
-            .unwrap();
+        truncate_file(&path, length);
         // Either where the seal should be or where the records stop is a
         // precise answer; a header too short to read is refused at offset 0.
-        let first_missing = expected
-            .layout
-            .records_in(2)
-            .iter()
-            .find(|record| record.padded_end() > length)
-            .map_or(seal_offset, |record| record.offset);
+        let first_missing =
+            first_record_cut(&expected, 2, length).map_or(seal_offset, |record| record.offset);
         let allowed = if length < 56 {
             vec![0]
         } else {
@@ -255,12 +246,7 @@ fn point_in_time_keeps_the_records_before_a_truncation_of_a_middle_segment() {
     for (label, length) in truncations(&expected).into_iter().take(3) {
         let variant = copy_log(dir.path());
         let path = segment_path(variant.path(), &expected, 2);
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(length)
-            .unwrap();
+        truncate_file(&path, length);
         let keep = expected
             .layout
             .records_in(2)
@@ -285,19 +271,8 @@ fn skip_corrupted_with_a_truncated_middle_segment_never_fails_replay_after_openi
     let (dir, expected) = five_segments(0x5eed_0505);
     let (_, length) = truncations(&expected)[1].clone();
     let path = segment_path(dir.path(), &expected, 2);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(length)
-        .unwrap();
-    let first_lost = expected
-        .layout
-        .records_in(2)
-        .iter()
-        .find(|record| record.padded_end() > length)
-        .unwrap()
-        .first_lsn;
+    truncate_file(&path, length);
+    let first_lost = first_record_cut(&expected, 2, length).unwrap().first_lsn;
     let lost = first_lost..=expected.layout.segments[3].first_lsn - 1;
     check_skip_corrupted(dir.path(), &expected, lost, "truncated middle segment");
 }
@@ -609,4 +584,23 @@ fn stray_files_are_left_alone_and_a_leftover_prepared_segment_is_removed() {
         );
     }
     assert!(dir.path().join("archive").is_dir());
+}
+
+/// Shortens a file to `length` bytes.
+fn truncate_file(path: &Path, length: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(length)
+        .unwrap();
+}
+
+/// The first record of `segment` that a truncation to `length` bytes damages.
+fn first_record_cut(expected: &Expected, segment: usize, length: u64) -> Option<PlacedRecord> {
+    expected
+        .layout
+        .records_in(segment)
+        .into_iter()
+        .find(|record| record.padded_end() > length)
 }
