@@ -27,6 +27,11 @@ impl AlignedBuffer {
         Self::default()
     }
 
+    /// Bytes of memory held.
+    pub fn capacity(&self) -> usize {
+        self.blocks.len() * BLOCK_SIZE
+    }
+
     /// Forgets the content but keeps the memory for reuse.
     pub fn clear(&mut self) {
         self.len = 0;

@@ -27,6 +27,9 @@ use crate::wal::{FlushEvent, Shared};
 pub const FLUSH_THRESHOLD: u64 = 4 << 20;
 /// Spare buffers kept for reuse; more are freed.
 const SPARE_BUFFERS: usize = 4;
+/// A buffer grown larger than this (by a big record or a backlog) is freed
+/// rather than kept, so one burst does not pin its memory for the log's life.
+const MAX_SPARE_CAPACITY: usize = FLUSH_THRESHOLD as usize;
 
 /// The flusher's own state: the file it writes and the next one being prepared.
 pub struct Flusher {
@@ -95,7 +98,12 @@ impl Flusher {
             let event = match result {
                 Ok(buffers) => {
                     let room = SPARE_BUFFERS.saturating_sub(state.spare_buffers.len());
-                    state.spare_buffers.extend(buffers.into_iter().take(room));
+                    state.spare_buffers.extend(
+                        buffers
+                            .into_iter()
+                            .filter(|buffer| buffer.capacity() <= MAX_SPARE_CAPACITY)
+                            .take(room),
+                    );
                     // Release pairs with the Acquire loads of readers: whoever
                     // sees the new durable LSN also sees that the sync returned.
                     shared.durable_lsn.store(target, Ordering::Release);
