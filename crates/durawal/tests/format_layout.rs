@@ -23,12 +23,7 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
         );
         for round in 0..600 {
             if round % 9 == 0 {
-                let records = (0..rng.range(1, 4))
-                    .map(|_| {
-                        let len = rng.range(0, 200) as usize;
-                        rng.bytes(len)
-                    })
-                    .collect();
+                let records = rng.batch(4, 200);
                 expected.append_batch(&wal, records);
             } else {
                 let len = rng.range(0, 700) as usize;

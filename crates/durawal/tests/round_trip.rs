@@ -54,12 +54,7 @@ fn appends_batches_and_syncs_survive_reopens_across_many_segments() {
         for round in 0..250 {
             match rng.range(0, 19) {
                 0..=2 => {
-                    let records = (0..rng.range(1, 6))
-                        .map(|_| {
-                            let len = rng.range(0, 300) as usize;
-                            rng.bytes(len)
-                        })
-                        .collect();
+                    let records = rng.batch(6, 300);
                     expected.append_batch(&wal, records);
                 }
                 3 => {

@@ -58,6 +58,17 @@ impl Rng {
         low + self.next_u64() % (high - low + 1)
     }
 
+    /// Between 1 and `max_count` random payloads of at most `max_len` bytes:
+    /// the records of one random batch.
+    pub fn batch(&mut self, max_count: u64, max_len: u64) -> Vec<Vec<u8>> {
+        (0..self.range(1, max_count))
+            .map(|_| {
+                let len = self.range(0, max_len) as usize;
+                self.bytes(len)
+            })
+            .collect()
+    }
+
     /// `length` random bytes, none of them zero, so that zeroing any byte of
     /// a payload always changes it.
     pub fn nonzero_bytes(&mut self, length: usize) -> Vec<u8> {
