@@ -350,57 +350,66 @@ test('a second Wal.open on the same directory in the same process is WAL_LOCKED;
   await assertIntact(t, reopened, oracle, 'after the holder closed')
 })
 
-test('Wal.open in a worker thread is WAL_LOCKED while the main thread holds the log, and works after close', async (t) => {
+/** What the try-open fixture reports, from a worker thread or a child process. */
+interface OpenAttempt {
+  ok: boolean
+  code?: string
+  isWalError?: boolean
+  lsn?: number
+}
+
+/**
+ * A second writer (`tryOpen`) is refused with WAL_LOCKED while this thread
+ * holds the log, the holder's records stay intact, and once the holder
+ * closes the second writer opens, appends the record named after `who`, and
+ * the log reopens here with it.
+ */
+async function checkSecondWriter(
+  t: ExecutionContext,
+  who: string,
+  tryOpen: (dir: string) => Promise<OpenAttempt>,
+): Promise<void> {
   const dir = tempDir(t)
   const wal = await openWal(t, dir)
   const oracle = new Oracle()
   appendSome(wal, oracle, 4)
-  const runWorker = async (): Promise<{ ok: boolean; code?: string; isWalError?: boolean; lsn?: number }> => {
+  const refused = await tryOpen(dir)
+  t.false(refused.ok)
+  t.is(refused.code, 'WAL_LOCKED')
+  t.true(refused.isWalError)
+  await assertIntact(t, wal, oracle, `holder after the ${who} was refused`)
+  await wal.close()
+
+  const accepted = await tryOpen(dir)
+  t.deepEqual(accepted, { ok: true, lsn: oracle.nextLsn })
+  oracle.add(oracle.nextLsn, Buffer.from(`from ${who}`))
+  const reopened = await openWal(t, dir)
+  await assertIntact(t, reopened, oracle, `after the ${who} wrote`)
+}
+
+test('Wal.open in a worker thread is WAL_LOCKED while the main thread holds the log, and works after close', async (t) => {
+  await checkSecondWriter(t, 'worker thread', async (dir) => {
     const worker = startTsWorker('try-open.ts', { dir })
-    const message = new Promise<{ ok: boolean; code?: string; isWalError?: boolean; lsn?: number }>(
-      (resolve, reject) => {
-        worker.once('message', resolve)
-        worker.once('error', reject)
-        worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting`)))
-      },
-    )
+    const message = new Promise<OpenAttempt>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+      worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting`)))
+    })
     try {
       return await message
     } finally {
       await worker.terminate()
     }
-  }
-  const refused = await runWorker()
-  t.false(refused.ok)
-  t.is(refused.code, 'WAL_LOCKED')
-  t.true(refused.isWalError)
-  await assertIntact(t, wal, oracle, 'holder after the worker was refused')
-  await wal.close()
-
-  const accepted = await runWorker()
-  t.deepEqual(accepted, { ok: true, lsn: oracle.nextLsn })
-  oracle.add(oracle.nextLsn, Buffer.from('from worker thread'))
-  const reopened = await openWal(t, dir)
-  await assertIntact(t, reopened, oracle, 'after the worker wrote')
+  })
 })
 
 test('Wal.open in another process is WAL_LOCKED while this process holds the log, and works after close', async (t) => {
-  const dir = tempDir(t)
-  const wal = await openWal(t, dir)
-  const oracle = new Oracle()
-  appendSome(wal, oracle, 4)
-  const refused = await runTsFixture('try-open.ts', [dir])
-  t.is(refused.code, 0, refused.stderr)
-  t.like(JSON.parse(refused.stdout), { ok: false, code: 'WAL_LOCKED', isWalError: true })
-  await assertIntact(t, wal, oracle, 'holder after the child was refused')
-  await wal.close()
-
-  const accepted = await runTsFixture('try-open.ts', [dir])
-  t.is(accepted.code, 0, accepted.stderr)
-  t.deepEqual(JSON.parse(accepted.stdout), { ok: true, lsn: oracle.nextLsn })
-  oracle.add(oracle.nextLsn, Buffer.from('from child process'))
-  const reopened = await openWal(t, dir)
-  await assertIntact(t, reopened, oracle, 'after the child wrote')
+  await checkSecondWriter(t, 'child process', async (dir) => {
+    const run = await runTsFixture('try-open.ts', [dir])
+    t.is(run.code, 0, run.stderr)
+    const { message: _message, ...attempt } = JSON.parse(run.stdout) as OpenAttempt & { message?: string }
+    return attempt
+  })
 })
 
 test('while another process holds the log, Wal.open here is WAL_LOCKED; once it closes, open works', async (t) => {
