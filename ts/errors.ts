@@ -14,6 +14,7 @@ export type WalErrorCode =
   | 'WAL_TOO_LARGE'
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
+  | 'WAL_INTERNAL'
 
 /** Context carried by an error, when it applies. */
 export interface WalErrorDetails {
@@ -85,7 +86,7 @@ export function fromNative(error: unknown): WalError {
     }
   }
   const message = error instanceof Error ? error.message : String(error)
-  return new WalError('WAL_IO', `unexpected native failure: ${message}`, {}, error)
+  return new WalError('WAL_INTERNAL', `internal error in durawal: ${message}`, {}, error)
 }
 
 /** Runs a native call, translating what it throws. */

@@ -43,7 +43,10 @@ fn describe(error: &Error) -> Value {
             detail.insert("size".into(), json!(size));
             detail.insert("limit".into(), json!(limit));
         }
-        Error::Closed | Error::InvalidArgument(_) | Error::LsnExhausted { .. } => {}
+        Error::Closed
+        | Error::InvalidArgument(_)
+        | Error::LsnExhausted { .. }
+        | Error::Internal(_) => {}
     }
     Value::Object(detail)
 }

@@ -73,6 +73,11 @@ pub enum Error {
         /// The largest LSN the log will assign.
         max: u64,
     },
+
+    /// A bug in durawal: a thread panicked or could not be started. The log
+    /// that saw it is poisoned, so nothing it holds can be acknowledged wrongly.
+    #[error("internal error in durawal: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -87,6 +92,7 @@ impl Error {
             Error::TooLarge { .. } => "WAL_TOO_LARGE",
             Error::InvalidArgument(_) => "WAL_INVALID_ARGUMENT",
             Error::LsnExhausted { .. } => "WAL_LSN_EXHAUSTED",
+            Error::Internal(_) => "WAL_INTERNAL",
         }
     }
 
