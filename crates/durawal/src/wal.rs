@@ -291,7 +291,10 @@ impl Wal {
     }
 
     /// Flushes what was appended, stops the flusher and releases the lock.
-    /// Idempotent. A poisoned log closes without writing anything more.
+    /// Idempotent. A poisoned log closes without writing anything more and
+    /// returns the poisoning error (every time it is called), because records
+    /// appended before the failure never became durable; the lock is
+    /// released all the same.
     pub fn close(&self) -> Result<()> {
         {
             let mut state = self.shared.state.lock().expect("state lock");
@@ -302,7 +305,7 @@ impl Wal {
             let _ = handle.join();
         }
         self.lock.lock().expect("lock lock").take();
-        Ok(())
+        self.check_health()
     }
 }
 

@@ -215,7 +215,7 @@ fn failed_sync_poisons_the_log_and_is_never_retried() {
     assert_poisoned_by(&wal.append_batch(&[b"x"]).unwrap_err(), libc::EIO);
     assert_poisoned_by(&wal.sync(None).unwrap_err(), libc::EIO);
     assert_poisoned_by(&wal.check_health().unwrap_err(), libc::EIO);
-    wal.close().unwrap();
+    assert_close_reports_the_failure(&wal, libc::EIO);
 
     assert_no_retry_after_failure(&faults.syncs.lock().unwrap(), "synced");
 
@@ -238,7 +238,7 @@ fn failed_write_poisons_the_log_without_acknowledging() {
     assert_no_retry_after_failure(&faults.writes.lock().unwrap(), "written");
     assert_eq!(wal.durable_lsn(), 20);
     faults.write_armed.store(false, Ordering::SeqCst);
-    wal.close().unwrap();
+    assert_close_reports_the_failure(&wal, libc::ENOSPC);
     assert_recovers_prefix(dir.path(), 20, 21);
 }
 
@@ -264,5 +264,28 @@ fn pending_waiters_fail_when_a_concurrent_sync_fails() {
         assert_eq!(result.unwrap_err().code(), "WAL_POISONED");
     }
     assert_eq!(wal.durable_lsn(), 1);
-    wal.close().unwrap();
+    assert_close_reports_the_failure(&wal, libc::EIO);
+}
+
+#[test]
+fn close_reports_a_failed_final_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(Faults::default());
+    let wal = open_faulty(dir.path(), &faults);
+    wal.append(&payload(1)).unwrap();
+    wal.sync(None).unwrap();
+    wal.append(&payload(2)).unwrap();
+    faults.sync_armed.store(true, Ordering::SeqCst);
+    // Nobody asked for LSN 2 to be durable: only close's final flush can
+    // fail, and close is the only call left to say so.
+    assert_close_reports_the_failure(&wal, libc::EIO);
+    faults.sync_armed.store(false, Ordering::SeqCst);
+    assert_recovers_prefix(dir.path(), 1, 2);
+}
+
+/// A poisoned log's close fails with the poisoning error, every time, and
+/// still releases the lock (a new writer can open the directory).
+fn assert_close_reports_the_failure(wal: &Wal, errno: i32) {
+    assert_poisoned_by(&wal.close().unwrap_err(), errno);
+    assert_poisoned_by(&wal.close().unwrap_err(), errno);
 }
