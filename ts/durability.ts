@@ -3,6 +3,21 @@
  *
  * The flusher reports the durable LSN once per flush; one report settles
  * every waiter at or below it, however many records the flush carried.
+ *
+ * Waiters are settled only from those reports (and by `close()`), and never
+ * within the callback that delivers one. A settled `write()` typically
+ * appends and waits again at once, so settling from a durable LSN read inside
+ * `sync()` started the next round within the same microtask drain, which with
+ * thousands of writers never ended. Settling in the report's callback is not
+ * enough either: Node delivers queued threadsafe-function calls up to a
+ * thousand in one go, and the flusher queues the next report while the
+ * waiters of the last one run. So a report only records its LSN, and the
+ * waiters are settled in the check phase (`setImmediate`): timers and I/O
+ * callbacks run between two rounds.
+ *
+ * No waiter is left behind: the flusher publishes a durable LSN before it
+ * sends the report carrying it, so whenever the native durable LSN is ahead
+ * of what the waiters were settled to, a report is on its way.
  */
 import type { WalError } from './errors'
 
@@ -22,17 +37,17 @@ const KEEPALIVE_MS = 2 ** 30
 /** Waiters sorted by LSN, settled as the durable LSN advances. */
 export class DurabilityWaiters {
   #waiters: Waiter[] = []
+  /** Highest LSN waiters were settled to. */
   #durableLsn: number
+  /** Highest LSN reported durable; ahead of `#durableLsn` while `#settling` is scheduled. */
+  #reportedLsn: number
+  #settling: NodeJS.Immediate | undefined
   #failure: WalError | undefined
   #keepAlive: NodeJS.Timeout | undefined
 
   constructor(durableLsn: number) {
     this.#durableLsn = durableLsn
-  }
-
-  /** Highest LSN known durable. */
-  get durableLsn(): number {
-    return this.#durableLsn
+    this.#reportedLsn = durableLsn
   }
 
   /** Resolves once `lsn` is durable; rejects when the log fails or closes first. */
@@ -49,7 +64,16 @@ export class DurabilityWaiters {
     })
   }
 
-  /** Settles every waiter at or below `durableLsn`. */
+  /** Takes a flush report: the waiters at or below `durableLsn` are settled in this turn's check phase. */
+  report(durableLsn: number): void {
+    this.#reportedLsn = Math.max(this.#reportedLsn, durableLsn)
+    this.#settling ??= setImmediate(() => {
+      this.#settling = undefined
+      this.advance(this.#reportedLsn)
+    })
+  }
+
+  /** Settles every waiter at or below `durableLsn` now (on close, when no report can follow). */
   advance(durableLsn: number): void {
     if (durableLsn <= this.#durableLsn) return
     this.#durableLsn = durableLsn
@@ -60,8 +84,9 @@ export class DurabilityWaiters {
     this.#releaseIfIdle()
   }
 
-  /** Rejects every waiter, now and later, with `error`. */
+  /** Rejects every waiter, now and later, with `error`; those already reported durable resolve first. */
   fail(error: WalError): void {
+    this.advance(this.#reportedLsn)
     this.#failure ??= error
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
     this.#releaseIfIdle()

@@ -110,7 +110,7 @@ export class Wal implements AsyncDisposable {
           waiters.fail(fromNative(error))
         }
       } else {
-        waiters.advance(notice.durableLsn)
+        waiters.report(notice.durableLsn)
       }
     }
     native = await awaitNative(openNative(dir, nativeOptions, onFlush))
@@ -147,8 +147,9 @@ export class Wal implements AsyncDisposable {
     try {
       this.#checkOpen()
       const target = lsn === undefined ? this.#native.lastLsn : checkLsn('lsn', lsn)
-      const durable = callNative(() => this.#native.requestSync(target))
-      this.#waiters.advance(durable)
+      // Not settled from the durable LSN this returns, only from flush
+      // reports: see `DurabilityWaiters` for why and why nothing hangs.
+      callNative(() => this.#native.requestSync(target))
       return this.#waiters.wait(Math.min(target, this.#native.lastLsn))
     } catch (error) {
       return Promise.reject(error)
