@@ -114,3 +114,15 @@ impl Error {
         }
     }
 }
+
+/// The message a panic carried (`panic!` with a string or a format), for
+/// reporting it as [`Error::Internal`].
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

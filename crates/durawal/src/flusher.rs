@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::aligned_buffer::AlignedBuffer;
@@ -37,6 +37,8 @@ pub struct Flusher {
     file: Box<dyn StorageFile>,
     path: PathBuf,
     preparer: SegmentPreparer,
+    /// Size of the segments it prepares (fixed for the life of the log).
+    segment_size: u64,
     last_flush: Instant,
 }
 
@@ -51,7 +53,7 @@ impl Flusher {
     /// A flusher writing to the active segment `file` at `path`.
     pub fn new(shared: Arc<Shared>, file: Box<dyn StorageFile>, path: PathBuf) -> Self {
         let mut preparer = SegmentPreparer::default();
-        let segment_size = shared.state.lock().expect("state lock").segment_size;
+        let segment_size = shared.lock_state().segment_size;
         preparer.start(
             shared.storage.clone(),
             shared.dir.clone(),
@@ -63,29 +65,41 @@ impl Flusher {
             file,
             path,
             preparer,
+            segment_size,
             last_flush: Instant::now(),
         }
     }
 
     /// Runs until close; every record appended before close is flushed
-    /// (unless the log is poisoned).
+    /// (unless the log is poisoned). A failure, whatever poisoned the log, is
+    /// announced once, and nothing is written after it.
     pub fn run(mut self) {
         let shared = self.shared.clone();
-        let mut state = shared.state.lock().expect("state lock");
+        let mut failure_announced = false;
+        let mut state = shared.lock_state();
         loop {
+            if state.failure.is_some() && !failure_announced {
+                failure_announced = true;
+                drop(state);
+                shared.announce(FlushEvent::Failed);
+                state = shared.lock_state();
+                continue;
+            }
             match self.due(&state) {
                 Due::Exit => break,
                 Due::Idle => {
-                    state = shared.work.wait(state).expect("state lock");
+                    state = shared.poison_if_panicked(shared.work.wait(state));
                     continue;
                 }
                 Due::At(deadline) => {
                     let timeout = deadline.saturating_duration_since(Instant::now());
-                    state = shared
-                        .work
-                        .wait_timeout(state, timeout)
-                        .expect("state lock")
-                        .0;
+                    state = shared.poison_if_panicked(
+                        shared
+                            .work
+                            .wait_timeout(state, timeout)
+                            .map(|(state, _)| state)
+                            .map_err(|poisoned| PoisonError::new(poisoned.into_inner().0)),
+                    );
                     continue;
                 }
                 Due::Now => {}
@@ -94,8 +108,8 @@ impl Flusher {
             drop(state);
             let result = self.write_and_sync(chunks);
             self.last_flush = Instant::now();
-            state = shared.state.lock().expect("state lock");
-            let event = match result {
+            state = shared.lock_state();
+            match result {
                 Ok(buffers) => {
                     let room = SPARE_BUFFERS.saturating_sub(state.spare_buffers.len());
                     state.spare_buffers.extend(
@@ -107,17 +121,15 @@ impl Flusher {
                     // Release pairs with the Acquire loads of readers: whoever
                     // sees the new durable LSN also sees that the sync returned.
                     shared.durable_lsn.store(target, Ordering::Release);
-                    FlushEvent::Durable(target)
+                    drop(state);
+                    shared.announce(FlushEvent::Durable(target));
+                    state = shared.lock_state();
                 }
                 Err(error) => {
-                    state.failure = Some(Arc::new(error));
-                    FlushEvent::Failed
+                    // Announced at the top of the loop, like any other failure.
+                    state.failure.get_or_insert_with(|| Arc::new(error));
                 }
-            };
-            shared.durable_changed.notify_all();
-            drop(state);
-            shared.notify(event);
-            state = shared.state.lock().expect("state lock");
+            }
         }
         drop(state);
         self.preparer.finish();
@@ -160,11 +172,10 @@ impl Flusher {
         for mut chunk in chunks {
             if chunk.opens_segment.is_some() {
                 let shared = &self.shared;
-                let segment_size = shared.state.lock().expect("state lock").segment_size;
                 let prepared = self.preparer.take(
                     &*shared.storage,
                     &shared.dir,
-                    segment_size,
+                    self.segment_size,
                     shared.direct,
                 )?;
                 self.file = prepared.file;
@@ -191,11 +202,10 @@ impl Flusher {
                 unsynced = 0;
                 let shared = &self.shared;
                 self.path = install_segment(&*shared.storage, &shared.dir, header.first_lsn)?;
-                let segment_size = shared.state.lock().expect("state lock").segment_size;
                 self.preparer.start(
                     shared.storage.clone(),
                     shared.dir.clone(),
-                    segment_size,
+                    self.segment_size,
                     shared.direct,
                 );
             }

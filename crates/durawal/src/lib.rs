@@ -22,7 +22,7 @@ mod segment_files;
 pub mod storage;
 mod wal;
 
-pub use error::{Error, Result};
+pub use error::{panic_message, Error, Result};
 pub use options::{
     record_capacity, DirectIo, Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_RECORD_SIZE,
     DEFAULT_SEGMENT_SIZE, MAX_LSN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_SIZE_GRANULE,

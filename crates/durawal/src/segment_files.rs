@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 
 use crate::aligned_buffer::AlignedBuffer;
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 use crate::format::{segment_file_name, PREPARED_SEGMENT_NAME};
 use crate::storage::{OpenMode, Storage, StorageFile};
 
@@ -41,18 +41,30 @@ pub fn prepare_segment(
     let file = storage
         .open(&path, OpenMode::CreateNew, direct)
         .map_err(|e| Error::io("open", &path, e))?;
+    match zero_fill(&*file, &path, size) {
+        Ok(()) => Ok(PreparedSegment { file, size }),
+        Err(error) => {
+            // On a full disk the partial file would hold the last free
+            // blocks; give them back.
+            drop(file);
+            let _ = storage.remove_file(&path);
+            Err(error)
+        }
+    }
+}
+
+fn zero_fill(file: &dyn StorageFile, path: &Path, size: u64) -> Result<()> {
     let mut zeros = AlignedBuffer::new();
     zeros.extend_zeroed(ZERO_FILL_CHUNK);
     let mut offset = 0;
     while offset < size {
         let length = ((size - offset) as usize).min(ZERO_FILL_CHUNK);
         file.write_all_at(&zeros.as_slice()[..length], offset)
-            .map_err(|e| Error::io("write", &path, e))?;
+            .map_err(|e| Error::io("write", path, e))?;
         offset += length as u64;
     }
     file.sync_data()
-        .map_err(|e| Error::io("fdatasync", &path, e))?;
-    Ok(PreparedSegment { file, size })
+        .map_err(|e| Error::io("fdatasync", path, e))
 }
 
 /// Makes the prepared file (already holding a synced header) the segment
@@ -78,15 +90,37 @@ pub struct SegmentPreparer {
 }
 
 impl SegmentPreparer {
-    /// Starts preparing a segment of `size` bytes.
+    /// Starts preparing a segment of `size` bytes. When the OS refuses a
+    /// thread, nothing is started and [`Self::take`] prepares it itself.
     pub fn start(&mut self, storage: Arc<dyn Storage>, dir: PathBuf, size: u64, direct: bool) {
-        debug_assert!(self.in_progress.is_none());
-        self.in_progress = Some(std::thread::spawn(move || {
-            prepare_segment(&*storage, &dir, size, direct)
-        }));
+        self.start_on(
+            thread::Builder::new().name("durawal-preparer".into()),
+            storage,
+            dir,
+            size,
+            direct,
+        );
     }
 
-    /// Waits for the prepared segment (preparing one now if none was started).
+    fn start_on(
+        &mut self,
+        builder: thread::Builder,
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        size: u64,
+        direct: bool,
+    ) {
+        debug_assert!(self.in_progress.is_none());
+        self.in_progress = builder
+            .spawn(move || prepare_segment(&*storage, &dir, size, direct))
+            .ok();
+    }
+
+    /// Waits for the prepared segment. If none was started, or the one in the
+    /// background failed (a full disk that may have room now), it is prepared
+    /// here, once: the prepared file holds nothing of the log, so redoing it
+    /// from scratch is safe, unlike retrying a sync of log data. A panic in
+    /// the preparer is a bug and is reported as one.
     pub fn take(
         &mut self,
         storage: &dyn Storage,
@@ -94,15 +128,13 @@ impl SegmentPreparer {
         size: u64,
         direct: bool,
     ) -> Result<PreparedSegment> {
-        match self.in_progress.take() {
-            Some(handle) => handle.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    "prepare",
-                    dir,
-                    std::io::Error::other("segment preparation thread panicked"),
-                ))
-            }),
-            None => prepare_segment(storage, dir, size, direct),
+        match self.in_progress.take().map(JoinHandle::join) {
+            Some(Ok(Ok(prepared))) => Ok(prepared),
+            Some(Err(panic)) => Err(Error::Internal(format!(
+                "the segment preparer panicked: {}",
+                panic_message(&*panic)
+            ))),
+            Some(Ok(Err(_))) | None => prepare_segment(storage, dir, size, direct),
         }
     }
 
@@ -112,5 +144,32 @@ impl SegmentPreparer {
         if let Some(handle) = self.in_progress.take() {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::OsStorage;
+
+    #[test]
+    fn a_refused_thread_means_preparing_on_take() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut preparer = SegmentPreparer::default();
+        // No address space holds a 2^47-byte stack: the OS refuses the thread.
+        let unspawnable = thread::Builder::new().stack_size(1 << 47);
+        preparer.start_on(
+            unspawnable,
+            Arc::new(OsStorage),
+            dir.path().to_owned(),
+            64 * 1024,
+            false,
+        );
+        assert!(preparer.in_progress.is_none(), "the thread was spawned");
+        let prepared = preparer
+            .take(&OsStorage, dir.path(), 64 * 1024, false)
+            .unwrap();
+        assert_eq!(prepared.size, 64 * 1024);
+        assert_eq!(prepared.file.length().unwrap(), 64 * 1024);
     }
 }

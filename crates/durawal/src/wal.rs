@@ -1,14 +1,15 @@
 //! The log as callers see it: open (lock, probe, recover), append, sync,
 //! replay, close.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, LockResult, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendState};
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
 use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, SyncPolicy};
@@ -58,7 +59,46 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn notify(&self, event: FlushEvent) {
+    /// Locks the append state. A thread that panicked while holding the lock
+    /// may have left a record half-copied into a buffer, so a poisoned lock
+    /// poisons the log: the state is taken back only to refuse further work
+    /// and to let close finish, never to flush it.
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, AppendState> {
+        self.poison_if_panicked(self.state.lock())
+    }
+
+    /// The guard of a lock or condition-variable wait, marking the log failed
+    /// (and waking the flusher to announce it) when the lock was poisoned.
+    pub(crate) fn poison_if_panicked<'a>(
+        &self,
+        result: LockResult<MutexGuard<'a, AppendState>>,
+    ) -> MutexGuard<'a, AppendState> {
+        result.unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            if state.failure.is_none() {
+                state.failure = Some(Arc::new(Error::Internal(
+                    "a thread panicked while holding the log's state lock".into(),
+                )));
+                self.work.notify_one();
+            }
+            state
+        })
+    }
+
+    /// Marks the log failed (unless it already is) and tells every waiter.
+    /// Used when the flush thread dies, so nobody waits for it forever.
+    pub(crate) fn fail_and_announce(&self, error: Error) {
+        self.lock_state()
+            .failure
+            .get_or_insert_with(|| Arc::new(error));
+        self.announce(FlushEvent::Failed);
+    }
+
+    /// Wakes blocked [`Wal::sync`] callers and calls the listener. Called
+    /// without the state lock held; the change it announces was made under it,
+    /// so a waiter either saw the change or was already waiting for this call.
+    pub(crate) fn announce(&self, event: FlushEvent) {
+        self.durable_changed.notify_all();
         if let Some(listener) = &self.listener {
             listener(event);
         }
@@ -154,9 +194,19 @@ impl Wal {
             listener,
         });
         let flusher = Flusher::new(shared.clone(), file, path);
+        let flusher_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("durawal-flusher".into())
-            .spawn(move || flusher.run())
+            .spawn(move || {
+                // A panic here is a bug; it must fail every waiter rather
+                // than leave them waiting for a thread that is gone.
+                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| flusher.run())) {
+                    flusher_shared.fail_and_announce(Error::Internal(format!(
+                        "the flush thread panicked: {}",
+                        panic_message(&*panic)
+                    )));
+                }
+            })
             .map_err(|e| Error::io("spawn", dir, e))?;
         Ok(Self {
             shared,
@@ -175,7 +225,8 @@ impl Wal {
 
     /// Copies `data` into the log and returns its LSN. Durable later; see [`Wal::sync`].
     pub fn append(&self, data: &[u8]) -> Result<u64> {
-        let mut state = self.shared.state.lock().expect("state lock");
+        let _poison_on_panic = PoisonOnPanic(&self.shared);
+        let mut state = self.shared.lock_state();
         let first_pending = state.pending_bytes == 0;
         let lsn = state.append(data)?;
         self.wake_flusher_if_due(&state, first_pending);
@@ -184,7 +235,8 @@ impl Wal {
 
     /// Appends `records` as one atomic batch: after a crash all of them or none.
     pub fn append_batch(&self, records: &[&[u8]]) -> Result<(u64, u64)> {
-        let mut state = self.shared.state.lock().expect("state lock");
+        let _poison_on_panic = PoisonOnPanic(&self.shared);
+        let mut state = self.shared.lock_state();
         let first_pending = state.pending_bytes == 0;
         let range = state.append_batch(records)?;
         self.wake_flusher_if_due(&state, first_pending);
@@ -204,7 +256,7 @@ impl Wal {
     /// Asks the flusher to make everything up to `lsn` (capped at the last
     /// appended LSN) durable, without waiting. Returns the durable LSN now.
     pub fn request_sync(&self, lsn: u64) -> Result<u64> {
-        let mut state = self.shared.state.lock().expect("state lock");
+        let mut state = self.shared.lock_state();
         state.check_open()?;
         let lsn = lsn.min(state.last_lsn());
         if lsn > state.requested_lsn {
@@ -218,11 +270,11 @@ impl Wal {
     /// durable; returns the durable LSN.
     pub fn sync(&self, lsn: Option<u64>) -> Result<u64> {
         let target = {
-            let state = self.shared.state.lock().expect("state lock");
+            let state = self.shared.lock_state();
             lsn.unwrap_or(state.last_lsn()).min(state.last_lsn())
         };
         self.request_sync(target)?;
-        let mut state = self.shared.state.lock().expect("state lock");
+        let mut state = self.shared.lock_state();
         loop {
             if let Some(failure) = &state.failure {
                 return Err(Error::Poisoned(failure.clone()));
@@ -231,13 +283,15 @@ impl Wal {
             if durable >= target {
                 return Ok(durable);
             }
-            state = self.shared.durable_changed.wait(state).expect("state lock");
+            state = self
+                .shared
+                .poison_if_panicked(self.shared.durable_changed.wait(state));
         }
     }
 
     /// Fails with the poisoning error when a write or sync has failed.
     pub fn check_health(&self) -> Result<()> {
-        match &self.shared.state.lock().expect("state lock").failure {
+        match &self.shared.lock_state().failure {
             Some(failure) => Err(Error::Poisoned(failure.clone())),
             None => Ok(()),
         }
@@ -250,7 +304,7 @@ impl Wal {
 
     /// LSN of the last appended record (0 when none).
     pub fn last_lsn(&self) -> u64 {
-        self.shared.state.lock().expect("state lock").last_lsn()
+        self.shared.lock_state().last_lsn()
     }
 
     /// LSN of the first record in the log (0 when the log is empty).
@@ -279,7 +333,7 @@ impl Wal {
 
     /// Reads the durable records with LSNs in `from..=to`.
     pub fn replay(&self, from: u64, to: u64) -> Result<ReplayCursor> {
-        self.shared.state.lock().expect("state lock").check_open()?;
+        self.shared.lock_state().check_open()?;
         let to = to.min(self.durable_lsn());
         ReplayCursor::new(
             self.shared.storage.clone(),
@@ -297,15 +351,37 @@ impl Wal {
     /// released all the same.
     pub fn close(&self) -> Result<()> {
         {
-            let mut state = self.shared.state.lock().expect("state lock");
+            let mut state = self.shared.lock_state();
             state.closing = true;
             self.shared.work.notify_one();
         }
-        if let Some(handle) = self.flusher.lock().expect("flusher lock").take() {
+        if let Some(handle) = self
+            .flusher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             let _ = handle.join();
         }
-        self.lock.lock().expect("lock lock").take();
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         self.check_health()
+    }
+}
+
+/// Poisons the log when dropped during a panic: declared before the state
+/// guard, it is dropped after it, when the panic has poisoned the lock, and its
+/// [`Shared::lock_state`] marks the log failed and wakes the flusher so that
+/// pending waiters are told now rather than at the next call.
+struct PoisonOnPanic<'a>(&'a Shared);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            drop(self.0.lock_state());
+        }
     }
 }
 
@@ -421,4 +497,37 @@ fn read_tail_block(file: &dyn StorageFile, path: &Path, position: u64) -> Result
         ));
     }
     Ok(block.as_slice()[..wanted].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_internal_poison(result: Result<impl std::fmt::Debug>) {
+        match result {
+            Err(Error::Poisoned(cause)) => assert!(matches!(*cause, Error::Internal(_))),
+            other => panic!("expected Poisoned(Internal), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panic_under_the_state_lock_poisons_the_log_instead_of_panicking_callers() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Arc::new(Wal::open(dir.path(), Options::default()).unwrap());
+        wal.append(b"kept").unwrap();
+        wal.sync(None).unwrap();
+        let holder = wal.clone();
+        let panicked = std::thread::spawn(move || {
+            let _state = holder.shared.lock_state();
+            panic!("a bug while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_internal_poison(wal.append(b"refused"));
+        assert_internal_poison(wal.append_batch(&[b"refused"]));
+        assert_internal_poison(wal.sync(None));
+        assert_internal_poison(wal.close());
+        assert_eq!(wal.last_lsn(), 1);
+        assert_eq!(wal.durable_lsn(), 1);
+    }
 }

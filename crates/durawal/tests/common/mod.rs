@@ -7,6 +7,8 @@
 //! are expected per binary.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
