@@ -23,7 +23,10 @@ export declare class NativeWal {
   appendBatch(records: Array<Uint8Array>): LsnRange
   /** Asks the flusher to make everything up to `lsn` durable; returns the durable LSN now. */
   requestSync(lsn: number): number
-  /** Throws the poisoning error when the log is poisoned. */
+  /**
+   * Throws the poisoning error when the log is poisoned, or the panic that
+   * lost a flush notice.
+   */
   checkHealth(): void
   /** Highest durable LSN. */
   get durableLsn(): number

@@ -1,36 +1,36 @@
 //! The N-API binding of durawal: types in, types out, errors mapped. Policy
-//! (waiting, backpressure, validation) lives in the TypeScript layer.
+//! (waiting, backpressure, validation) lives in the TypeScript layer. Every
+//! entry point runs under [`guarded`], so no panic reaches Node.
 
+mod cleanup_hook;
 mod errors;
+mod flush_listener;
+mod guard;
 mod options;
 mod replay;
+#[cfg(feature = "test-support")]
+mod test_support;
 
+use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use durawal::{storage::OsStorage, FlushEvent, IoMode, Options, Wal};
-use napi::bindgen_prelude::{AsyncTask, Uint8Array};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use durawal::{storage::OsStorage, Error, IoMode, Options, Wal};
+use napi::bindgen_prelude::{AsyncTask, ObjectFinalize, Uint8Array};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status, Task};
 use napi_derive::napi;
 
+use crate::cleanup_hook::CleanupHook;
 use crate::errors::to_js;
+pub use crate::flush_listener::FlushNotice;
+use crate::flush_listener::{flush_listener, FlushCallback, ListenerFailure};
+use crate::guard::guarded;
 use crate::options::NativeOptions;
 pub use crate::options::{limits, record_capacity, Limits};
 use crate::replay::NativeReplay;
-
-/// Called once per flush with the new durable LSN, or with `failed: true`
-/// once the log is poisoned. Weak: it never keeps the event loop alive.
-type FlushCallback = ThreadsafeFunction<FlushNotice, (), FlushNotice, Status, false, true>;
-
-/// What the flusher tells JavaScript after a flush.
-#[napi(object)]
-pub struct FlushNotice {
-    /// Highest durable LSN.
-    pub durable_lsn: f64,
-    /// True when the flush failed and the log is poisoned.
-    pub failed: bool,
-}
+#[cfg(feature = "test-support")]
+pub use crate::test_support::{inject_panic, live_cleanup_hooks};
 
 /// LSNs of an appended batch.
 #[napi(object)]
@@ -65,9 +65,12 @@ pub struct NativeRecovery {
 }
 
 /// An open log.
-#[napi]
+#[napi(custom_finalize)]
 pub struct NativeWal {
     wal: Arc<Wal>,
+    /// Closes the log if the environment is torn down first; taken by `close`.
+    cleanup_hook: Cell<Option<CleanupHook>>,
+    listener_failure: ListenerFailure,
 }
 
 /// Opens the log in `dir` on the libuv pool (recovery reads and may write).
@@ -75,12 +78,17 @@ pub struct NativeWal {
 pub fn open(
     dir: String,
     options: NativeOptions,
+    // Spelled out, not `FlushCallback`: napi derives the callback's
+    // TypeScript signature from this type.
     on_flush: ThreadsafeFunction<FlushNotice, (), FlushNotice, Status, false, true>,
-) -> AsyncTask<OpenTask> {
-    AsyncTask::new(OpenTask {
-        dir: dir.into(),
-        options: Some(options),
-        on_flush: Some(on_flush),
+) -> napi::Result<AsyncTask<OpenTask>> {
+    guarded("open", || {
+        Ok(AsyncTask::new(OpenTask {
+            dir: dir.into(),
+            options: Some(options),
+            on_flush: Some(on_flush),
+            listener_failure: ListenerFailure::default(),
+        }))
     })
 }
 
@@ -88,6 +96,7 @@ pub struct OpenTask {
     dir: PathBuf,
     options: Option<NativeOptions>,
     on_flush: Option<FlushCallback>,
+    listener_failure: ListenerFailure,
 }
 
 impl Task for OpenTask {
@@ -95,133 +104,163 @@ impl Task for OpenTask {
     type JsValue = NativeWal;
 
     fn compute(&mut self) -> napi::Result<Wal> {
-        let options =
-            Options::try_from(self.options.take().expect("compute runs once")).map_err(to_js)?;
-        let on_flush = self.on_flush.take().expect("compute runs once");
-        let listener = Box::new(move |event: FlushEvent| {
-            let notice = match event {
-                FlushEvent::Durable(lsn) => FlushNotice {
-                    durable_lsn: lsn as f64,
-                    failed: false,
-                },
-                FlushEvent::Failed => FlushNotice {
-                    durable_lsn: 0.0,
-                    failed: true,
-                },
+        guarded("open.compute", || {
+            let (Some(options), Some(on_flush)) = (self.options.take(), self.on_flush.take())
+            else {
+                return Err(to_js(Error::Internal("open ran twice".into())));
             };
-            // Non-blocking: the flusher must never wait on the JS thread.
-            on_flush.call(notice, ThreadsafeFunctionCallMode::NonBlocking);
-        });
-        Wal::open_with(&self.dir, options, Arc::new(OsStorage), Some(listener)).map_err(to_js)
+            let options = Options::try_from(options).map_err(to_js)?;
+            let listener = flush_listener(on_flush, self.listener_failure.clone());
+            Wal::open_with(&self.dir, options, Arc::new(OsStorage), Some(listener)).map_err(to_js)
+        })
     }
 
     fn resolve(&mut self, env: Env, wal: Wal) -> napi::Result<NativeWal> {
-        let wal = Arc::new(wal);
-        // When a worker thread's environment is torn down the log is closed
-        // (flushed, lock released) even if JavaScript never called close().
-        let weak: Weak<Wal> = Arc::downgrade(&wal);
-        env.add_env_cleanup_hook(weak, |weak| {
-            if let Some(wal) = weak.upgrade() {
-                let _ = wal.close();
-            }
-        })?;
-        Ok(NativeWal { wal })
+        // A panic here drops `wal`, which closes it.
+        guarded("open.resolve", || {
+            let wal = Arc::new(wal);
+            // When a worker thread's environment is torn down the log is
+            // closed (flushed, lock released) even if JavaScript never called
+            // close().
+            let cleanup_hook = CleanupHook::register(&env, Arc::downgrade(&wal))?;
+            Ok(NativeWal {
+                wal,
+                cleanup_hook: Cell::new(Some(cleanup_hook)),
+                listener_failure: self.listener_failure.clone(),
+            })
+        })
     }
 }
 
 #[napi]
 impl NativeWal {
     /// Copies `data` into the log; returns its LSN.
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn append(&self, data: Uint8Array) -> napi::Result<f64> {
-        self.wal.append(&data).map(|lsn| lsn as f64).map_err(to_js)
+        guarded("append", || {
+            self.wal.append(&data).map(|lsn| lsn as f64).map_err(to_js)
+        })
     }
 
     /// Appends `records` as one atomic batch.
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn append_batch(&self, records: Vec<Uint8Array>) -> napi::Result<LsnRange> {
-        let slices: Vec<&[u8]> = records.iter().map(|record| &record[..]).collect();
-        let (first, last) = self.wal.append_batch(&slices).map_err(to_js)?;
-        Ok(LsnRange {
-            first: first as f64,
-            last: last as f64,
+        guarded("appendBatch", || {
+            let slices: Vec<&[u8]> = records.iter().map(|record| &record[..]).collect();
+            let (first, last) = self.wal.append_batch(&slices).map_err(to_js)?;
+            Ok(LsnRange {
+                first: first as f64,
+                last: last as f64,
+            })
         })
     }
 
     /// Asks the flusher to make everything up to `lsn` durable; returns the durable LSN now.
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn request_sync(&self, lsn: f64) -> napi::Result<f64> {
-        self.wal
-            .request_sync(lsn as u64)
-            .map(|durable| durable as f64)
-            .map_err(to_js)
+        guarded("requestSync", || {
+            self.wal
+                .request_sync(lsn as u64)
+                .map(|durable| durable as f64)
+                .map_err(to_js)
+        })
     }
 
-    /// Throws the poisoning error when the log is poisoned.
-    #[napi(catch_unwind)]
+    /// Throws the poisoning error when the log is poisoned, or the panic that
+    /// lost a flush notice.
+    #[napi]
     pub fn check_health(&self) -> napi::Result<()> {
-        self.wal.check_health().map_err(to_js)
+        guarded("checkHealth", || {
+            self.wal.check_health().map_err(to_js)?;
+            match self.listener_failure.get() {
+                Some(message) => Err(to_js(Error::Internal(message.clone()))),
+                None => Ok(()),
+            }
+        })
     }
 
     /// Highest durable LSN.
     #[napi(getter)]
-    pub fn durable_lsn(&self) -> f64 {
-        self.wal.durable_lsn() as f64
+    pub fn durable_lsn(&self) -> napi::Result<f64> {
+        guarded("durableLsn", || Ok(self.wal.durable_lsn() as f64))
     }
 
     /// LSN of the last appended record.
     #[napi(getter)]
-    pub fn last_lsn(&self) -> f64 {
-        self.wal.last_lsn() as f64
+    pub fn last_lsn(&self) -> napi::Result<f64> {
+        guarded("lastLsn", || Ok(self.wal.last_lsn() as f64))
     }
 
     /// LSN of the first record, 0 when empty.
     #[napi(getter)]
-    pub fn first_lsn(&self) -> f64 {
-        self.wal.first_lsn() as f64
+    pub fn first_lsn(&self) -> napi::Result<f64> {
+        guarded("firstLsn", || Ok(self.wal.first_lsn() as f64))
     }
 
     /// Number of data syncs since open.
     #[napi(getter)]
-    pub fn sync_count(&self) -> f64 {
-        self.wal.sync_count() as f64
+    pub fn sync_count(&self) -> napi::Result<f64> {
+        guarded("syncCount", || Ok(self.wal.sync_count() as f64))
     }
 
     /// What recovery found at open.
     #[napi]
-    pub fn recovery(&self) -> NativeRecovery {
-        let report = self.wal.recovery();
-        NativeRecovery {
-            segments: report.segments as u32,
-            records: report.records as f64,
-            truncated_bytes: report.truncated_bytes as f64,
-            truncated_reason: report.truncated_reason.clone(),
-            skipped_regions: report.skipped_regions as f64,
-            skipped_records: report.skipped_records as f64,
-            removed_files: report.removed_files.clone(),
-            stray_files: report.stray_files.clone(),
-            io_mode: match self.wal.io_mode() {
-                IoMode::Direct => "direct".into(),
-                IoMode::Buffered => "buffered".into(),
-            },
-        }
+    pub fn recovery(&self) -> napi::Result<NativeRecovery> {
+        guarded("recovery", || {
+            let report = self.wal.recovery();
+            Ok(NativeRecovery {
+                segments: report.segments as u32,
+                records: report.records as f64,
+                truncated_bytes: report.truncated_bytes as f64,
+                truncated_reason: report.truncated_reason.clone(),
+                skipped_regions: report.skipped_regions as f64,
+                skipped_records: report.skipped_records as f64,
+                removed_files: report.removed_files.clone(),
+                stray_files: report.stray_files.clone(),
+                io_mode: match self.wal.io_mode() {
+                    IoMode::Direct => "direct".into(),
+                    IoMode::Buffered => "buffered".into(),
+                },
+            })
+        })
     }
 
     /// A cursor over the durable records with LSNs in `from..=to`.
-    #[napi(catch_unwind)]
+    #[napi]
     pub fn replay(&self, from: f64, to: f64) -> napi::Result<NativeReplay> {
-        self.wal
-            .replay(from as u64, to as u64)
-            .map(NativeReplay::new)
-            .map_err(to_js)
+        guarded("replay", || {
+            self.wal
+                .replay(from as u64, to as u64)
+                .map(NativeReplay::new)
+                .map_err(to_js)
+        })
     }
 
     /// Flushes, stops the flusher and releases the lock, on the libuv pool.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn close(&self) -> AsyncTask<CloseTask> {
-        AsyncTask::new(CloseTask {
-            wal: self.wal.clone(),
+    pub fn close(&self) -> napi::Result<AsyncTask<CloseTask>> {
+        guarded("close", || {
+            // The hook is no longer needed: Node waits for queued async work
+            // before it tears an environment down, so this close finishes.
+            drop(self.cleanup_hook.take());
+            Ok(AsyncTask::new(CloseTask {
+                wal: self.wal.clone(),
+            }))
         })
+    }
+}
+
+impl ObjectFinalize for NativeWal {
+    /// Dropping the last reference closes the log (flush, join, unlock):
+    /// real work, so it is guarded like an entry point. An error thrown from
+    /// a finalizer would surface as an uncaught exception, and nobody is
+    /// waiting for this one, so a panic is only printed (by the panic hook).
+    fn finalize(self, _env: Env) -> napi::Result<()> {
+        let _ = guarded("finalize", move || {
+            drop(self);
+            Ok(())
+        });
+        Ok(())
     }
 }
 
@@ -234,10 +273,10 @@ impl Task for CloseTask {
     type JsValue = ();
 
     fn compute(&mut self) -> napi::Result<()> {
-        self.wal.close().map_err(to_js)
+        guarded("close.compute", || self.wal.close().map_err(to_js))
     }
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
-        Ok(())
+        guarded("close.resolve", || Ok(()))
     }
 }

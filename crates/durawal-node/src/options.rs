@@ -5,6 +5,8 @@ use std::time::Duration;
 use durawal::{DirectIo, Options, RecoveryMode, SyncPolicy};
 use napi_derive::napi;
 
+use crate::guard::guarded;
+
 /// Normalised open options.
 #[napi(object)]
 pub struct NativeOptions {
@@ -82,19 +84,23 @@ pub struct Limits {
 
 /// The option limits of the core.
 #[napi]
-pub fn limits() -> Limits {
-    Limits {
-        min_segment_size: durawal::MIN_SEGMENT_SIZE as f64,
-        max_segment_size: durawal::MAX_SEGMENT_SIZE as f64,
-        segment_size_granule: durawal::SEGMENT_SIZE_GRANULE as f64,
-        default_segment_size: durawal::DEFAULT_SEGMENT_SIZE as f64,
-        default_max_record_size: durawal::DEFAULT_MAX_RECORD_SIZE as f64,
-        max_lsn: durawal::MAX_LSN as f64,
-    }
+pub fn limits() -> napi::Result<Limits> {
+    guarded("limits", || {
+        Ok(Limits {
+            min_segment_size: durawal::MIN_SEGMENT_SIZE as f64,
+            max_segment_size: durawal::MAX_SEGMENT_SIZE as f64,
+            segment_size_granule: durawal::SEGMENT_SIZE_GRANULE as f64,
+            default_segment_size: durawal::DEFAULT_SEGMENT_SIZE as f64,
+            default_max_record_size: durawal::DEFAULT_MAX_RECORD_SIZE as f64,
+            max_lsn: durawal::MAX_LSN as f64,
+        })
+    })
 }
 
 /// Largest record payload a segment of `segment_size` bytes can hold.
 #[napi]
-pub fn record_capacity(segment_size: f64) -> f64 {
-    durawal::record_capacity(segment_size as u64) as f64
+pub fn record_capacity(segment_size: f64) -> napi::Result<f64> {
+    guarded("recordCapacity", || {
+        Ok(durawal::record_capacity(segment_size as u64) as f64)
+    })
 }

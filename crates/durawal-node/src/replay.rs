@@ -2,12 +2,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use durawal::{ReplayBatch, ReplayCursor};
+use durawal::{Error, ReplayBatch, ReplayCursor};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint32Array};
 use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::to_js;
+use crate::guard::guarded;
 
 /// Records read in one step: payloads back to back, their end offsets and LSNs.
 #[napi(object)]
@@ -38,11 +39,13 @@ impl NativeReplay {
 impl NativeReplay {
     /// Reads the next batch on the libuv pool; resolves with `null` at the end.
     #[napi(ts_return_type = "Promise<NativeBatch | null>")]
-    pub fn next(&self, max_records: u32, max_bytes: u32) -> AsyncTask<NextBatch> {
-        AsyncTask::new(NextBatch {
-            cursor: self.cursor.clone(),
-            max_records,
-            max_bytes,
+    pub fn next(&self, max_records: u32, max_bytes: u32) -> napi::Result<AsyncTask<NextBatch>> {
+        guarded("replayNext", || {
+            Ok(AsyncTask::new(NextBatch {
+                cursor: self.cursor.clone(),
+                max_records,
+                max_bytes,
+            }))
         })
     }
 }
@@ -58,25 +61,31 @@ impl Task for NextBatch {
     type JsValue = Option<NativeBatch>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let mut cursor = self
-            .cursor
-            .lock()
-            .map_err(|_| napi::Error::from_reason("replay cursor lock poisoned"))?;
-        cursor
-            .next_batch(self.max_records as usize, self.max_bytes as usize)
-            .map_err(to_js)
+        guarded("replayNext.compute", || {
+            // A step that panicked may have left the cursor mid-batch.
+            let mut cursor = self.cursor.lock().map_err(|_| {
+                to_js(Error::Internal(
+                    "an earlier step of this replay panicked".into(),
+                ))
+            })?;
+            cursor
+                .next_batch(self.max_records as usize, self.max_bytes as usize)
+                .map_err(to_js)
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(output.map(|batch| NativeBatch {
-            data: batch.data.into(),
-            ends: batch.ends.into(),
-            lsns: batch
-                .lsns
-                .into_iter()
-                .map(|lsn| lsn as f64)
-                .collect::<Vec<_>>()
-                .into(),
-        }))
+        guarded("replayNext.resolve", || {
+            Ok(output.map(|batch| NativeBatch {
+                data: batch.data.into(),
+                ends: batch.ends.into(),
+                lsns: batch
+                    .lsns
+                    .into_iter()
+                    .map(|lsn| lsn as f64)
+                    .collect::<Vec<_>>()
+                    .into(),
+            }))
+        })
     }
 }
