@@ -34,13 +34,23 @@ export interface RunningChild {
   result: Promise<ChildResult>
 }
 
+/** Options of `startNode` and `runNode`. */
+export interface NodeOptions {
+  /** A child still running after this long is killed. Default 30 s. */
+  timeoutMs?: number
+  env?: NodeJS.ProcessEnv
+  /** A command that runs node, e.g. `['strace', '-f']`: node and its arguments are appended to it. */
+  wrapper?: string[]
+}
+
 /**
  * Starts `node <args>` with the package root as cwd. A child still running
  * after `timeoutMs` is killed and reported as `timedOut` (a hang guard, not a
  * speed check).
  */
-export function startNode(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): RunningChild {
-  const child = spawn(process.execPath, args, {
+export function startNode(args: string[], options: NodeOptions = {}): RunningChild {
+  const [command, ...wrapperArgs] = [...(options.wrapper ?? []), process.execPath]
+  const child = spawn(command!, [...wrapperArgs, ...args], {
     cwd: rootDir,
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -72,15 +82,12 @@ export function startNode(args: string[], options: { timeoutMs?: number; env?: N
 }
 
 /** Runs `node <args>` to completion. */
-export function runNode(
-  args: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
-): Promise<ChildResult> {
+export function runNode(args: string[], options: NodeOptions = {}): Promise<ChildResult> {
   return startNode(args, options).result
 }
 
 /** Runs a TypeScript fixture in a child process through tsx. */
-export function runTsFixture(name: string, args: string[], options: { timeoutMs?: number } = {}): Promise<ChildResult> {
+export function runTsFixture(name: string, args: string[], options: NodeOptions = {}): Promise<ChildResult> {
   return runNode(['--import', 'tsx', fixture(name), ...args], options)
 }
 
