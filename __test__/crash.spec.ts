@@ -1,5 +1,5 @@
 /**
- * Pins the process-crash guarantee (RELIABILITY.md, G1): a writer killed with
+ * Pins the process-crash guarantee (docs/durability.md): a writer killed with
  * SIGKILL at any moment — mid-write, mid-sync, inside a segment roll (seal,
  * new segment synced, renamed, directory synced), or while its own open is
  * still recovering — never loses a write whose promise resolved, never makes

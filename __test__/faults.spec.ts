@@ -1,6 +1,7 @@
 /**
  * Pins the error codes that only a failing disk or the end of the LSN space
- * produce, through the real addon (RELIABILITY.md G4 and the LSN limit).
+ * produce, through the real addon (docs/durability.md, "How the code keeps
+ * it", and docs/FORMAT.md, "LSNs").
  *
  * `WAL_IO` and `WAL_POISONED`: a child process (fixtures/fault-child.ts) runs
  * under `strace -e inject=fdatasync:error=EIO:when=N -P <file>`, so the N-th
