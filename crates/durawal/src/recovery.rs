@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::aligned_buffer::BLOCK_SIZE;
 use crate::error::{Error, Result};
 use crate::format::{parse_segment_name, SealPayload, SegmentHeader, PREPARED_SEGMENT_NAME};
 use crate::options::RecoveryMode;
@@ -267,14 +266,8 @@ fn scan_middle_segment(
             ScanItem::End { offset } => (offset, String::from("segment ends without a seal")),
             ScanItem::Damage { offset, reason } => (offset, reason),
         };
-        if mode == RecoveryMode::SkipCorrupted {
-            let limit = scanner.file_length();
-            if let Some((later, header)) = scanner.find_valid_record(offset + 1, limit)? {
-                report.skipped_regions += 1;
-                report.skipped_records += header.lsn - scanner.next_lsn();
-                scanner.resume_at(later, &header);
-                continue;
-            }
+        if mode == RecoveryMode::SkipCorrupted && skip_damage(scanner, offset, report)? {
+            continue;
         }
         return Ok(SegmentEnd::Broken(Error::corrupt(
             scanner.path(),
@@ -284,14 +277,23 @@ fn scan_middle_segment(
     }
 }
 
+/// Applies the skip-corrupted rule at `offset` and counts what it skipped;
+/// false when nothing valid follows in the segment.
+fn skip_damage(
+    scanner: &mut SegmentScanner,
+    offset: u64,
+    report: &mut RecoveryReport,
+) -> Result<bool> {
+    let Some(skipped) = scanner.skip_damage(offset)? else {
+        return Ok(false);
+    };
+    report.skipped_regions += 1;
+    report.skipped_records += skipped.lsns;
+    Ok(true)
+}
+
 /// Scans the last segment to the end of its valid records and applies the
 /// recovery mode to whatever follows them.
-///
-/// A zero header ends the log unless something follows it within the tear
-/// window (a torn write). Damage is a torn tail when no valid record of the
-/// segment lies more than the tear window beyond it; otherwise it is damage
-/// inside the log. Looking past a clean zero header is limited to the tear
-/// window, so open does not read the whole preallocated segment.
 fn recover_tail(
     storage: &dyn Storage,
     mut scanner: SegmentScanner,
@@ -318,6 +320,13 @@ fn recover_tail(
 
 /// Scans the last segment from where `scanner` stands; returns the offset of
 /// its seal when it is sealed.
+///
+/// The written part ends cleanly at a zero header followed only by zeros to
+/// the end of the file. Anything else after the last valid record is damage,
+/// and damage is a torn tail only when no valid record of the segment
+/// (a seal included) starts more than the tear window beyond it, wherever in
+/// the file that record is: the whole rest of the segment is searched, so a
+/// zeroed header deep inside the log is refused, not cut.
 fn scan_tail(
     storage: &dyn Storage,
     scanner: &mut SegmentScanner,
@@ -325,36 +334,30 @@ fn scan_tail(
     report: &mut RecoveryReport,
 ) -> Result<Option<u64>> {
     let file_length = scanner.file_length();
-    let sealed_at = loop {
-        let (offset, reason, search_limit) = match scanner.next_item()? {
+    loop {
+        let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
-            ScanItem::Seal { offset, .. } => break Some(offset),
+            ScanItem::Seal { offset, .. } => return Ok(Some(offset)),
             ScanItem::End { offset } => {
-                let limit = offset + TEAR_WINDOW + BLOCK_SIZE as u64;
-                let torn = scanner.find_valid_record(offset + 1, limit)?.is_some();
-                if !torn && scanner.end_of_nonzero(offset, limit)? == offset {
-                    break None;
+                if scanner.next_nonzero(offset, file_length)?.is_none() {
+                    return Ok(None);
                 }
                 (
                     offset,
                     String::from("unreadable bytes after the last valid record"),
-                    limit,
                 )
             }
-            ScanItem::Damage { offset, reason } => (offset, reason, file_length),
+            ScanItem::Damage { offset, reason } => (offset, reason),
         };
-        if mode == RecoveryMode::SkipCorrupted {
-            if let Some((later, header)) = scanner.find_valid_record(offset + 1, search_limit)? {
-                report.skipped_regions += 1;
-                report.skipped_records += header.lsn - scanner.next_lsn();
-                scanner.resume_at(later, &header);
-                continue;
-            }
+        if mode == RecoveryMode::SkipCorrupted && skip_damage(scanner, offset, report)? {
+            continue;
         }
         if mode != RecoveryMode::PointInTime {
-            if let Some((later, _)) =
-                scanner.find_valid_record(offset + TEAR_WINDOW, search_limit)?
-            {
+            let expected_last = scanner.next_lsn() - 1;
+            let beyond = scanner.find_record(offset + TEAR_WINDOW, file_length, |header| {
+                header.lsn >= expected_last
+            })?;
+            if let Some((later, _)) = beyond {
                 return Err(Error::corrupt(
                     scanner.path(),
                     offset,
@@ -369,10 +372,9 @@ fn scan_tail(
                 format!("{reason} (absolute recovery refuses a damaged tail)"),
             ));
         }
-        cut_tail(storage, scanner, offset, search_limit, &reason, report)?;
-        break None;
-    };
-    Ok(sealed_at)
+        cut_tail(storage, scanner, offset, &reason, report)?;
+        return Ok(None);
+    }
 }
 
 /// Zeroes what follows the last valid record, so that no leftover of a torn
@@ -382,11 +384,10 @@ fn cut_tail(
     storage: &dyn Storage,
     scanner: &mut SegmentScanner,
     offset: u64,
-    until: u64,
     reason: &str,
     report: &mut RecoveryReport,
 ) -> Result<()> {
-    let end = scanner.end_of_nonzero(offset, until)?;
+    let end = scanner.end_of_nonzero(offset, scanner.file_length())?;
     if end > offset {
         let path = scanner.path().to_owned();
         let file = storage

@@ -163,11 +163,14 @@ impl ReplayCursor {
                         None
                     };
                 }
-                ScanItem::End { offset } => {
-                    if self.skip_corrupted {
+                ScanItem::End { offset } | ScanItem::Damage { offset, .. }
+                    if self.skip_corrupted =>
+                {
+                    if scanner.skip_damage(offset)?.is_none() {
                         self.skip_to_next_segment()?;
-                        continue;
                     }
+                }
+                ScanItem::End { offset } => {
                     return Err(Error::corrupt(
                         scanner.path(),
                         offset,
@@ -179,14 +182,7 @@ impl ReplayCursor {
                     ));
                 }
                 ScanItem::Damage { offset, reason } => {
-                    let limit = scanner.file_length();
-                    match scanner.find_valid_record(offset + 1, limit)? {
-                        Some((later, header)) if self.skip_corrupted => {
-                            scanner.resume_at(later, &header)
-                        }
-                        None if self.skip_corrupted => self.skip_to_next_segment()?,
-                        _ => return Err(Error::corrupt(scanner.path(), offset, reason)),
-                    }
+                    return Err(Error::corrupt(scanner.path(), offset, reason));
                 }
             }
         }

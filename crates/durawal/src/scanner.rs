@@ -215,33 +215,89 @@ impl SegmentScanner {
     }
 
     /// Looks for the next record at or after `from` (on the record alignment)
-    /// that is valid for this segment and carries an LSN at or above the one
-    /// expected, stopping before `limit`. Used to tell a torn tail from
-    /// damage in the middle, and by the skip-corrupted mode to resume.
-    pub fn find_valid_record(
+    /// and before `limit` that is valid for this segment (its CRCs check out
+    /// under the segment's salt) and that `wanted` accepts. Runs of zeros, such
+    /// as the zero-filled rest of a segment, are stepped over at memory speed.
+    pub fn find_record(
         &mut self,
         from: u64,
         limit: u64,
+        wanted: impl Fn(&RecordHeader) -> bool,
     ) -> Result<Option<(u64, RecordHeader)>> {
-        let mut offset = from.next_multiple_of(RECORD_ALIGNMENT as u64);
         let limit = limit.min(self.file_length);
+        let mut offset = from.next_multiple_of(RECORD_ALIGNMENT as u64);
         while offset + RECORD_HEADER_SIZE as u64 <= limit {
-            if let Candidate::Valid(header, _) = self.check_record_at(offset)? {
-                if header.kind != RecordKind::Seal && header.lsn >= self.next_lsn {
-                    return Ok(Some((offset, header)));
+            match self.check_record_at(offset)? {
+                Candidate::Valid(header, _) if wanted(&header) => {
+                    return Ok(Some((offset, header)))
                 }
+                Candidate::Zero => {
+                    // A record header has a non-zero byte among its 24 (its
+                    // kind), so none starts before the next non-zero byte - 23.
+                    let after_zeros = offset + RECORD_HEADER_SIZE as u64;
+                    let Some(nonzero) = self.next_nonzero(after_zeros, limit)? else {
+                        return Ok(None);
+                    };
+                    let earliest = (nonzero + 1).saturating_sub(RECORD_HEADER_SIZE as u64);
+                    offset = earliest
+                        .max(offset + RECORD_ALIGNMENT as u64)
+                        .next_multiple_of(RECORD_ALIGNMENT as u64);
+                    continue;
+                }
+                _ => {}
             }
             offset += RECORD_ALIGNMENT as u64;
         }
         Ok(None)
     }
 
-    /// Continues the scan at `offset`, where [`Self::find_valid_record`] found
-    /// `header`; the LSNs in between are skipped.
-    pub fn resume_at(&mut self, offset: u64, header: &RecordHeader) {
-        self.position = offset;
+    /// The next data or batch record at or after `from` that could continue
+    /// the scan: valid, and carrying an LSN at or above the one expected.
+    pub fn find_valid_record(
+        &mut self,
+        from: u64,
+        limit: u64,
+    ) -> Result<Option<(u64, RecordHeader)>> {
+        let next_lsn = self.next_lsn;
+        self.find_record(from, limit, |header| {
+            header.kind != RecordKind::Seal && header.lsn >= next_lsn
+        })
+    }
+
+    /// The skip-corrupted rule, one for recovery and replay: after damage (or
+    /// a zero header that is not the end of the segment) at `offset`, the scan
+    /// continues at the next valid record of this segment, however far away,
+    /// whose LSN is not below the one expected. `None` when there is none: the
+    /// segment's records end at `offset`.
+    pub fn skip_damage(&mut self, offset: u64) -> Result<Option<SkippedRegion>> {
+        let Some((resumed_at, header)) = self.find_valid_record(offset + 1, self.file_length)?
+        else {
+            return Ok(None);
+        };
+        let skipped = SkippedRegion {
+            offset,
+            resumed_at,
+            lsns: header.lsn - self.next_lsn,
+        };
+        self.position = resumed_at;
         self.next_lsn = header.lsn;
         self.resumed = true;
+        Ok(Some(skipped))
+    }
+
+    /// Offset of the first non-zero byte in `[from, until)`, if any.
+    pub fn next_nonzero(&mut self, from: u64, until: u64) -> Result<Option<u64>> {
+        let until = until.min(self.file_length);
+        let mut offset = from;
+        while offset < until {
+            let length = (until - offset).min(READ_WINDOW as u64) as usize;
+            let bytes = self.read(offset, length)?;
+            if let Some(index) = first_nonzero(bytes) {
+                return Ok(Some(offset + index as u64));
+            }
+            offset += length as u64;
+        }
+        Ok(None)
     }
 
     /// Offset just past the last non-zero byte in `[from, until)`, or `from` when all are zero.
@@ -329,6 +385,32 @@ impl SegmentScanner {
         let start = (offset - self.window_start) as usize;
         Ok(&self.window[start..start + length])
     }
+}
+
+/// A stretch of a segment that the skip-corrupted mode stepped over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkippedRegion {
+    /// Where the damage starts.
+    pub offset: u64,
+    /// Where the scan resumed.
+    pub resumed_at: u64,
+    /// LSNs lost in between.
+    pub lsns: u64,
+}
+
+/// Index of the first non-zero byte, a word at a time.
+fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    let words = bytes.chunks_exact(8);
+    let tail_start = bytes.len() - words.remainder().len();
+    let word = words
+        .enumerate()
+        .find(|(_, word)| u64::from_ne_bytes((*word).try_into().expect("8 bytes")) != 0)
+        .map(|(index, _)| index * 8);
+    let search_from = word.unwrap_or(tail_start);
+    bytes[search_from..]
+        .iter()
+        .position(|&byte| byte != 0)
+        .map(|index| search_from + index)
 }
 
 enum Candidate {
