@@ -111,11 +111,10 @@ fn check_skip_mode_replays_what_recovery_kept(
     );
     assert_replays(&wal, &wanted, &format!("{label}, at open"));
 
-    let mut next_lsn = expected.payloads.len() as u64 + 1;
-    for extra in [b"written after a skip".to_vec(), vec![0x5A; 5000]] {
-        assert_eq!(wal.append(&extra).unwrap(), next_lsn, "{label}");
-        wanted.push((next_lsn, extra));
-        next_lsn += 1;
+    let first_new = expected.payloads.len() as u64 + 1;
+    for (lsn, extra) in (first_new..).zip([b"written after a skip".to_vec(), vec![0x5A; 5000]]) {
+        assert_eq!(wal.append(&extra).unwrap(), lsn, "{label}");
+        wanted.push((lsn, extra));
     }
     wal.sync(None).unwrap();
     assert_replays(&wal, &wanted, &format!("{label}, after writes"));
