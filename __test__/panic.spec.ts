@@ -107,7 +107,7 @@ for (const site of sites) {
   })
 }
 
-test('closing a log removes its env cleanup hook; a terminated worker runs and frees its own', async (t) => {
+test('closing a log removes its env cleanup hook; a terminated worker runs and frees its own; a close in flight at worker exit finishes', async (t) => {
   const dir = tempDir(t)
   const child = await runWithTestAddon('cleanup-hooks.ts', [dir])
   t.false(child.timedOut, `the child hung; stderr: ${child.stderr}`)
@@ -122,4 +122,10 @@ test('closing a log removes its env cleanup hook; a terminated worker runs and f
   )
   t.is(report.afterWorker, 0, 'hooks left after the worker was terminated')
   t.is(report.workerRecords, 1, "the worker's log was closed by its hook and reopens with its record")
+  t.is(report.closeThenExit.afterExit, 0, 'hooks left after the worker that exited while closing')
+  t.is(
+    report.closeThenExit.reopened,
+    report.closeThenExit.appended,
+    'a close() in flight when its worker exited still flushed every record',
+  )
 })
