@@ -11,10 +11,12 @@
  * a cleanup hook that closes it if the environment goes first; closing the
  * log must remove it again, or a process that opens many logs grows.
  */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import test from 'ava'
 import type { CleanupHooksReport } from './fixtures/cleanup-hooks'
 import { type PanicSiteReport, recordFor, segmentSize, teardownSites } from './fixtures/panic-site'
-import { fixture, runNode } from './helpers/processes'
+import { fixture, rootDir, runNode } from './helpers/processes'
 import { testAddonEnv } from './helpers/test-addon'
 import { collect, openWal, tempDir } from './helpers/wal'
 
@@ -45,6 +47,16 @@ const sites = [
   'cleanupHook',
   'finalize',
 ]
+
+test('the sites tested here are every guarded site of the binding (and the test-only exports)', (t) => {
+  const sourceDir = path.join(rootDir, 'crates', 'durawal-node', 'src')
+  const guardedSites = new Set<string>()
+  for (const file of fs.readdirSync(sourceDir)) {
+    const source = fs.readFileSync(path.join(sourceDir, file), 'utf8')
+    for (const match of source.matchAll(/\b(?:guarded|catch_panic)\("([^"]+)"/g)) guardedSites.add(match[1]!)
+  }
+  t.deepEqual([...guardedSites].sort(), [...sites, 'injectPanic', 'liveCleanupHooks'].sort())
+})
 
 /**
  * Where the public API lets the native error out as it is (a getter, or a

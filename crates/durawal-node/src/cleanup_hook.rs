@@ -98,7 +98,9 @@ unsafe extern "C" fn run_hook(registration: *mut c_void) {
 mod live {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Hook states allocated and not yet freed.
+    /// Hook states allocated and not yet freed. Relaxed is enough for a
+    /// count: a test reads it after whatever changed it has synchronised
+    /// with it (an awaited close, a worker's exit).
     pub static LIVE: AtomicUsize = AtomicUsize::new(0);
 
     impl Drop for super::HookState {
