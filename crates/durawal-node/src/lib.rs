@@ -70,6 +70,7 @@ pub struct NativeWal {
     wal: Arc<Wal>,
     /// Closes the log if the environment is torn down first; taken by `close`.
     cleanup_hook: Cell<Option<CleanupHook>>,
+    /// The panic that lost a flush notice, reported by `check_health`.
     listener_failure: ListenerFailure,
 }
 
