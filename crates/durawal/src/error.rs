@@ -5,7 +5,9 @@
 //! `WAL_CORRUPT` rather than on message text.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::storage::NotARegularFile;
 use std::sync::Arc;
 
 /// Result alias used throughout the core.
@@ -102,6 +104,21 @@ impl Error {
             operation,
             path: path.into(),
             source,
+        }
+    }
+
+    /// The error for a file of the log that could not be opened. A path that
+    /// is not a regular file (a symlink, FIFO, directory, ...) is a misplaced
+    /// entry in the log directory, reported like other misplaced files as
+    /// [`Error::Corrupt`] naming it; anything else is an I/O error.
+    pub fn open_failed(path: &Path, source: io::Error) -> Self {
+        match NotARegularFile::find(&source) {
+            Some(refusal) => Error::corrupt(
+                path,
+                0,
+                format!("{refusal}: durawal does not open or follow it; remove or rename it"),
+            ),
+            None => Error::io("open", path, source),
         }
     }
 

@@ -93,12 +93,14 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     segment_paths.sort();
 
     // Open every segment header. In point-in-time mode a damaged one ends the
-    // log there; a valid header that contradicts its name or belongs to
-    // another log is a misplaced file, not damage, and is always refused.
+    // log there; an entry that is not a regular file, or a valid header that
+    // contradicts its name or belongs to another log, is a misplaced file,
+    // not damage, and is always refused.
     let mut scanners: Vec<SegmentScanner> = Vec::with_capacity(segment_paths.len());
     let mut cut_from = segment_paths.len();
     for (index, (first_lsn, path)) in segment_paths.iter().enumerate() {
-        let scanner = match SegmentScanner::open(storage, path) {
+        let file = SegmentScanner::open_file(storage, path)?;
+        let scanner = match SegmentScanner::read_header(file, path) {
             Ok(scanner) => scanner,
             Err(Error::Corrupt { .. }) if mode == RecoveryMode::PointInTime && index > 0 => {
                 cut_from = index;
@@ -108,6 +110,9 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         };
         check_belongs(&scanner, *first_lsn, scanners.first())?;
         scanners.push(scanner);
+    }
+    if let Some(first) = scanners.first() {
+        check_starts_the_log(first)?;
     }
 
     // Read every middle segment and check that each one continues the one before.
@@ -207,6 +212,27 @@ fn check_belongs(
         }
     }
     Ok(())
+}
+
+/// Checks that the first segment present is the first segment of the log:
+/// its header names the seal of a previous segment when one existed, so a
+/// deleted head of the log is refused, in every mode, rather than replayed as
+/// a shorter log. (Nothing in durawal removes the head of a log yet; when
+/// retention does, it must leave a durable record of it for this check.)
+fn check_starts_the_log(first: &SegmentScanner) -> Result<()> {
+    let header = first.header();
+    if header.prev_seal_offset == 0 {
+        return Ok(());
+    }
+    Err(Error::corrupt(
+        first.path(),
+        0,
+        format!(
+            "the log's first segment is missing: this segment follows one that sealed at LSN {} (its header names that segment's seal at offset {}), and no segment before it is present",
+            header.first_lsn - 1,
+            header.prev_seal_offset
+        ),
+    ))
 }
 
 /// How a fully read middle segment ended.
@@ -392,7 +418,7 @@ fn cut_tail(
         let path = scanner.path().to_owned();
         let file = storage
             .open(&path, OpenMode::ReadWrite, false)
-            .map_err(|e| Error::io("open", &path, e))?;
+            .map_err(|e| Error::open_failed(&path, e))?;
         let zeros = vec![0u8; (end - offset).min(1 << 20) as usize];
         let mut at = offset;
         while at < end {

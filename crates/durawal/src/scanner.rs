@@ -66,9 +66,19 @@ impl SegmentScanner {
     /// Opens `path` read-only, dropping cached pages first so that what is
     /// read is what the disk holds, and checks the segment header.
     pub fn open(storage: &dyn Storage, path: &Path) -> Result<Self> {
-        let file = storage
+        Self::read_header(Self::open_file(storage, path)?, path)
+    }
+
+    /// The first half of [`Self::open`]: opening the file, which fails for a
+    /// misplaced entry (not a regular file) rather than for damage.
+    pub fn open_file(storage: &dyn Storage, path: &Path) -> Result<Box<dyn StorageFile>> {
+        storage
             .open(path, OpenMode::Read, false)
-            .map_err(|e| Error::io("open", path, e))?;
+            .map_err(|e| Error::open_failed(path, e))
+    }
+
+    /// The second half of [`Self::open`]: checking the header of `file`.
+    pub fn read_header(file: Box<dyn StorageFile>, path: &Path) -> Result<Self> {
         file.drop_cache()
             .map_err(|e| Error::io("posix_fadvise", path, e))?;
         let file_length = file.length().map_err(|e| Error::io("stat", path, e))?;

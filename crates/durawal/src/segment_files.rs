@@ -40,7 +40,7 @@ pub fn prepare_segment(
     }
     let file = storage
         .open(&path, OpenMode::CreateNew, direct)
-        .map_err(|e| Error::io("open", &path, e))?;
+        .map_err(|e| Error::open_failed(&path, e))?;
     match zero_fill(&*file, &path, size) {
         Ok(()) => Ok(PreparedSegment { file, size }),
         Err(error) => {

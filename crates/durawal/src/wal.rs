@@ -17,7 +17,7 @@ use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
 use crate::replay::ReplayCursor;
 use crate::segment_files::{install_segment, prepare_segment};
-use crate::storage::{LockGuard, OpenMode, OsStorage, Storage, StorageFile};
+use crate::storage::{LockGuard, NotARegularFile, OpenMode, OsStorage, Storage, StorageFile};
 use crate::LOCK_FILE_NAME;
 
 /// What the flusher reports after each flush.
@@ -150,6 +150,7 @@ impl Wal {
             std::io::ErrorKind::WouldBlock => Error::Locked {
                 dir: dir.to_owned(),
             },
+            _ if NotARegularFile::find(&e).is_some() => Error::open_failed(&lock_path, e),
             _ => Error::io("lock", &lock_path, e),
         })?;
         let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
@@ -160,7 +161,7 @@ impl Wal {
             Some(tail) if tail.sealed_at.is_none() => {
                 let file = storage
                     .open(&tail.path, OpenMode::ReadWrite, direct)
-                    .map_err(|e| Error::io("open", &tail.path, e))?;
+                    .map_err(|e| Error::open_failed(&tail.path, e))?;
                 let path = tail.path.clone();
                 (tail, file, path)
             }

@@ -6,6 +6,8 @@
 //! refused with `Corrupt` naming the file (and the offset); point-in-time
 //! recovery keeps exactly the records before the damage and deletes the later
 //! segments; skip-corrupted never returns a wrong byte and counts what it lost.
+//! A missing first segment (the head of the log deleted) is refused in every
+//! mode: replaying a suffix as if it were the whole log would hide the loss.
 //! Unrelated files are left alone and listed; a leftover prepared segment is
 //! removed and listed.
 
@@ -161,6 +163,38 @@ fn a_missing_middle_segment_is_refused_naming_the_neighbours() {
     for mode in [RecoveryMode::TolerateTail, RecoveryMode::Absolute] {
         let error = open_err(dir.path(), options(SMALL_SEGMENT, mode));
         assert_corrupt_naming(&error, &names, &format!("{mode:?}"));
+    }
+}
+
+#[test]
+fn a_missing_first_segment_is_refused_in_every_mode() {
+    let (dir, expected) = five_segments(0x5eed_0502);
+    for missing in [vec![0], vec![0, 1, 2, 3]] {
+        let copy = copy_log(dir.path());
+        for &segment in &missing {
+            fs::remove_file(segment_path(copy.path(), &expected, segment)).unwrap();
+        }
+        let first_present = segment_path(copy.path(), &expected, missing.len());
+        let before = segment_files(copy.path());
+        for mode in [
+            RecoveryMode::TolerateTail,
+            RecoveryMode::Absolute,
+            RecoveryMode::PointInTime,
+            RecoveryMode::SkipCorrupted,
+        ] {
+            let label = format!("{mode:?}, segments {missing:?} missing");
+            let error = open_err(copy.path(), options(SMALL_SEGMENT, mode));
+            assert_eq!(
+                corrupt_location(&error),
+                (first_present.clone(), 0),
+                "{label}"
+            );
+            assert!(
+                error.to_string().contains("first segment is missing"),
+                "{label}: {error}"
+            );
+            assert_eq!(segment_files(copy.path()), before, "{label}: files changed");
+        }
     }
 }
 

@@ -42,6 +42,28 @@ pub trait StorageFile: Send + Sync {
     fn drop_cache(&self) -> io::Result<()>;
 }
 
+/// Why [`Storage::open`] or [`Storage::lock`] refused a path: it names a
+/// symbolic link, FIFO, socket, device or directory. The log only ever opens
+/// regular files, and never waits on or follows anything else.
+#[derive(Debug, thiserror::Error)]
+#[error("a {kind} is where a regular file must be")]
+pub struct NotARegularFile {
+    /// What was found instead (`symbolic link`, `FIFO`, `directory`, ...).
+    pub kind: &'static str,
+}
+
+impl NotARegularFile {
+    /// The refusal inside an `io::Error`, as storage operations return it.
+    pub fn io_error(kind: &'static str) -> io::Error {
+        io::Error::other(Self { kind })
+    }
+
+    /// The refusal carried by `error`, if that is what it is.
+    pub fn find(error: &io::Error) -> Option<&Self> {
+        error.get_ref()?.downcast_ref::<Self>()
+    }
+}
+
 /// A held directory lock; dropping it releases the lock.
 pub type LockGuard = Box<dyn Any + Send + Sync>;
 
@@ -51,8 +73,10 @@ pub trait Storage: Send + Sync {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Names of the entries of `dir` (not following symlinks of entries).
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
-    /// Opens a file without following a symlink in the last component.
-    /// `direct` asks for O_DIRECT (or the platform's equivalent).
+    /// Opens a regular file without following a symlink in the last
+    /// component and without blocking on a FIFO; anything but a regular file
+    /// is refused with [`NotARegularFile`]. `direct` asks for O_DIRECT (or
+    /// the platform's equivalent).
     fn open(&self, path: &Path, mode: OpenMode, direct: bool) -> io::Result<Box<dyn StorageFile>>;
     /// Atomically renames a file.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -62,5 +86,6 @@ pub trait Storage: Send + Sync {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on the file at `path` (created when missing),
     /// failing with `WouldBlock` when another open file description holds it.
+    /// Like [`Storage::open`], it refuses anything but a regular file.
     fn lock(&self, path: &Path) -> io::Result<LockGuard>;
 }

@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
-use super::{LockGuard, OpenMode, Storage, StorageFile};
+use super::{LockGuard, NotARegularFile, OpenMode, Storage, StorageFile};
 
 /// Files created by the log get owner-only permissions: a WAL usually holds
 /// application data that other local users have no business reading.
@@ -108,7 +108,9 @@ fn open_options(mode: OpenMode) -> OpenOptions {
 #[cfg(unix)]
 fn platform_flags(options: &mut OpenOptions, direct: bool) {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // O_NONBLOCK only so that opening a FIFO cannot wait for a writer; it is
+    // cleared again once the file is known to be regular.
+    let mut flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if direct {
         flags |= libc::O_DIRECT;
@@ -116,6 +118,58 @@ fn platform_flags(options: &mut OpenOptions, direct: bool) {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = direct;
     options.custom_flags(flags);
+}
+
+/// Opens `path` as a regular file or refuses it with [`NotARegularFile`].
+fn open_regular(path: &Path, mut options: OpenOptions, direct: bool) -> io::Result<File> {
+    platform_flags(&mut options, direct);
+    let file = options.open(path).map_err(|error| {
+        // With O_NOFOLLOW, ELOOP means the last component is a symbolic link.
+        #[cfg(unix)]
+        if error.raw_os_error() == Some(libc::ELOOP) {
+            return NotARegularFile::io_error("symbolic link");
+        }
+        error
+    })?;
+    let file_type = file.metadata()?.file_type();
+    if !file_type.is_file() {
+        return Err(NotARegularFile::io_error(describe(file_type)));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: plain fcntl calls on a descriptor we own.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
+fn describe(file_type: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "FIFO";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "device";
+        }
+    }
+    if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
 }
 
 #[cfg(windows)]
@@ -140,9 +194,7 @@ impl Storage for OsStorage {
     }
 
     fn open(&self, path: &Path, mode: OpenMode, direct: bool) -> io::Result<Box<dyn StorageFile>> {
-        let mut options = open_options(mode);
-        platform_flags(&mut options, direct);
-        let file = options.open(path)?;
+        let file = open_regular(path, open_options(mode), direct)?;
         #[cfg(target_vendor = "apple")]
         if direct {
             use std::os::fd::AsRawFd;
@@ -178,7 +230,7 @@ impl Storage for OsStorage {
     }
 
     fn lock(&self, path: &Path) -> io::Result<LockGuard> {
-        let file = open_options(OpenMode::CreateOrOpen).open(path)?;
+        let file = open_regular(path, open_options(OpenMode::CreateOrOpen), false)?;
         // std's lock is flock on Unix and LockFileEx on Windows. flock belongs
         // to the open file description, so a second open in the same process
         // (another Wal, a worker thread) conflicts just like another process.
