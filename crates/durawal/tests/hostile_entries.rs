@@ -19,6 +19,9 @@ use std::time::Duration;
 use common::*;
 use durawal::{Error, Options, RecoveryMode, Wal, LOCK_FILE_NAME};
 
+/// Puts a hostile entry at a path.
+type MakeEntry = Box<dyn Fn(&Path)>;
+
 fn mkfifo(path: &Path) {
     let name = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: a plain syscall with a valid NUL-terminated path.
@@ -79,7 +82,7 @@ fn assert_refused_naming(result: Result<Wal, Error>, path: &Path, kind: &str, la
 fn a_segment_name_taken_by_a_fifo_a_directory_or_a_symlink_is_refused_without_blocking() {
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("elsewhere.wal");
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let cases: Vec<(&str, MakeEntry)> = vec![
         ("FIFO", Box::new(mkfifo)),
         (
             "directory",
@@ -136,7 +139,7 @@ fn a_lock_file_that_is_a_symlink_or_a_fifo_is_refused_and_nothing_is_created_out
     let dangling_target = outside.path().join("created-by-durawal");
     let existing_target = outside.path().join("existing");
     fs::write(&existing_target, b"someone else's file").unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let cases: Vec<(&str, MakeEntry)> = vec![
         (
             "symbolic link",
             Box::new(|path: &Path| symlink(&dangling_target, path).unwrap()),
