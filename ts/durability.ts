@@ -12,8 +12,9 @@
  * enough either: Node delivers queued threadsafe-function calls up to a
  * thousand in one go, and the flusher queues the next report while the
  * waiters of the last one run. So a report only records its LSN, and the
- * waiters are settled in the check phase (`setImmediate`): timers and I/O
- * callbacks run between two rounds.
+ * waiters are settled in the check phase (`setImmediate`), at most
+ * `SETTLE_BATCH` per turn of the event loop: timers and I/O callbacks run
+ * between two batches, however many writers there are.
  *
  * No waiter is left behind: the flusher publishes a durable LSN before it
  * sends the report carrying it, so whenever the native durable LSN is ahead
@@ -33,6 +34,14 @@ interface Waiter {
  * `await wal.write(...)` at the top level cannot end the process early.
  */
 const KEEPALIVE_MS = 2 ** 30
+
+/**
+ * Waiters settled per turn of the event loop. A settled `write()` usually
+ * runs on (appends, requests a sync, waits again) before the loop moves on,
+ * at some tens of microseconds each, so a batch holds timers and I/O back
+ * for tens of milliseconds at most.
+ */
+const SETTLE_BATCH = 1000
 
 /** Waiters sorted by LSN, settled as the durable LSN advances. */
 export class DurabilityWaiters {
@@ -64,22 +73,30 @@ export class DurabilityWaiters {
     })
   }
 
-  /** Takes a flush report: the waiters at or below `durableLsn` are settled in this turn's check phase. */
+  /** Takes a flush report: the waiters at or below `durableLsn` are settled from this turn's check phase on. */
   report(durableLsn: number): void {
     this.#reportedLsn = Math.max(this.#reportedLsn, durableLsn)
-    this.#settling ??= setImmediate(() => {
-      this.#settling = undefined
-      this.advance(this.#reportedLsn)
-    })
+    this.#settling ??= setImmediate(() => this.#settleReported())
   }
 
-  /** Settles every waiter at or below `durableLsn` now (on close, when no report can follow). */
-  advance(durableLsn: number): void {
-    if (durableLsn <= this.#durableLsn) return
-    this.#durableLsn = durableLsn
+  /** Settles a batch of the reported waiters, and the rest in the next turns. */
+  #settleReported(): void {
+    this.#settling = undefined
+    this.advance(this.#reportedLsn, SETTLE_BATCH)
+    if ((this.#waiters[0]?.lsn ?? Number.POSITIVE_INFINITY) <= this.#reportedLsn) {
+      this.#settling = setImmediate(() => this.#settleReported())
+    }
+  }
+
+  /**
+   * Settles the waiters at or below `durableLsn`, the first `most` of them
+   * (default: all, as on close, when no report can follow).
+   */
+  advance(durableLsn: number, most = Number.POSITIVE_INFINITY): void {
+    this.#durableLsn = Math.max(this.#durableLsn, durableLsn)
     const waiters = this.#waiters
     let settled = 0
-    while (settled < waiters.length && waiters[settled]!.lsn <= durableLsn) settled++
+    while (settled < waiters.length && settled < most && waiters[settled]!.lsn <= durableLsn) settled++
     for (const waiter of waiters.splice(0, settled)) waiter.resolve(durableLsn)
     this.#releaseIfIdle()
   }
