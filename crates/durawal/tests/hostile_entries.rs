@@ -20,7 +20,7 @@ use common::*;
 use durawal::{Error, Options, RecoveryMode, Wal, LOCK_FILE_NAME};
 
 /// Puts a hostile entry at a path.
-type MakeEntry = Box<dyn Fn(&Path)>;
+type MakeEntry<'a> = Box<dyn Fn(&Path) + 'a>;
 
 fn mkfifo(path: &Path) {
     let name = CString::new(path.as_os_str().as_bytes()).unwrap();
