@@ -18,7 +18,6 @@
  * test's own CRC32C) whose only segment starts just below 2^53 - 1 takes
  * appends up to that LSN and refuses the rest, and reopens unchanged.
  */
-import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
@@ -55,7 +54,9 @@ async function runWithFailingSync(
   const traceFile = path.join(fs.realpathSync(tempDir(t)), 'strace.out')
   const wrapper = ['strace', '-f', '-qq', '-y', '-e', 'signal=none', '-o', traceFile, '-e', 'trace=fdatasync']
   wrapper.push('-e', `inject=fdatasync:error=EIO:when=${when}`, '-P', path.join(dir, file))
-  const child = await runTsFixture('fault-child.ts', [dir, scenario], { wrapper })
+  const child = await runTsFixture('fault-child.ts', [dir, scenario], { wrapper }).catch((error: Error) => {
+    throw new Error(`cannot run strace, which these tests need (.ci/run installs it): ${error.message}`)
+  })
   t.is(child.code, 0, `child failed (timed out: ${child.timedOut}): ${child.stderr}`)
   const syncs = fs
     .readFileSync(traceFile, 'utf8')
@@ -101,11 +102,6 @@ async function assertAcknowledgedPrefix(t: ExecutionContext, dir: string, report
 }
 
 if (process.platform === 'linux') {
-  test.before('strace is installed', (t) => {
-    const probe = spawnSync('strace', ['-V'])
-    t.is(probe.error, undefined, 'these tests need strace (apt-get install strace; .ci/run installs it)')
-  })
-
   test('a failed fdatasync while Wal.open prepares the first segment rejects the open with WAL_IO', async (t) => {
     const { dir, report } = await runWithFailingSync(t, 'open', PREPARED_NAME, 1)
     assertFailedSync(t, report.open, path.join(dir, PREPARED_NAME), 'Wal.open')
