@@ -42,6 +42,9 @@ pub struct ActiveSegment {
     pub digest: u32,
     /// Logical records in it.
     pub record_count: u64,
+    /// Offset of its seal when it is already sealed (recovery found it so):
+    /// nothing more goes into it, and the next append starts a new segment.
+    pub sealed_at: Option<u64>,
 }
 
 /// State shared by appenders and the flusher (always behind the log's mutex).
@@ -124,7 +127,7 @@ impl AppendState {
         Ok(())
     }
 
-    /// Appends one record whose unseeded payload CRC is `crc`; returns its LSN.
+    /// Appends one record; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         self.check_open()?;
         if payload.len() as u64 > self.max_record_size {
@@ -181,7 +184,9 @@ impl AppendState {
             return Err(Error::LsnExhausted { max: MAX_LSN });
         }
         let size = record_size(payload.len()) as u64;
-        if self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity {
+        if self.segment.sealed_at.is_some()
+            || self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity
+        {
             self.rotate()?;
         }
         let header = RecordHeader::encode(self.segment.header.salt, kind, lsn, payload);
@@ -203,28 +208,34 @@ impl AppendState {
         Ok(lsn)
     }
 
-    /// Seals the active segment and starts the next one. Both happen in
-    /// memory here; the flusher makes them real in order.
+    /// Seals the active segment (unless it is sealed already) and starts the
+    /// next one. Both happen in memory here; the flusher makes them real in order.
     fn rotate(&mut self) -> Result<()> {
         let current = self.segment.header;
-        let next_header = if self.segment.record_count == 0 {
+        let seal_offset = match self.segment.sealed_at {
+            Some(offset) => Some(offset),
             // An empty segment (left by recovery, too small for this record)
             // is replaced under the same name rather than sealed: a second
             // segment starting at the same LSN would collide with it.
-            SegmentHeader {
-                salt: random_u32()?,
-                ..current
+            None if self.segment.record_count == 0 => None,
+            None => {
+                let offset = self.segment.position;
+                self.seal_current_segment();
+                Some(offset)
             }
-        } else {
-            let seal_offset = self.segment.position;
-            self.seal_current_segment();
-            SegmentHeader {
+        };
+        let next_header = match seal_offset {
+            Some(offset) => SegmentHeader {
                 salt: random_u32()?,
                 log_id: current.log_id,
                 first_lsn: self.next_lsn,
-                prev_seal_offset: seal_offset,
+                prev_seal_offset: offset,
                 prev_digest: self.segment.digest,
-            }
+            },
+            None => SegmentHeader {
+                salt: random_u32()?,
+                ..current
+            },
         };
         let mut buffer = self.spare_buffers.pop().unwrap_or_default();
         buffer.clear();
@@ -241,6 +252,7 @@ impl AppendState {
             position: SEGMENT_HEADER_SIZE as u64,
             digest: 0,
             record_count: 0,
+            sealed_at: None,
         };
         Ok(())
     }

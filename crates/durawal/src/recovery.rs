@@ -53,8 +53,17 @@ pub struct RecoveredTail {
     pub digest: u32,
     /// Logical records in the segment.
     pub record_count: u64,
-    /// `Some(offset)` when the segment ends with a valid seal at that offset.
-    pub sealed_at: Option<u64>,
+    /// The valid seal the segment ends with, if it does.
+    pub seal: Option<FoundSeal>,
+}
+
+/// A seal that closes a segment, and where it is.
+#[derive(Clone, Copy, Debug)]
+pub struct FoundSeal {
+    /// Offset of the seal record.
+    pub offset: u64,
+    /// What it says; its digest is what the next segment's header repeats.
+    pub seal: SealPayload,
 }
 
 /// The outcome of recovery: nothing at all (a new log) or a log to continue.
@@ -118,25 +127,24 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     // Read every middle segment and check that each one continues the one before.
     let mut seal_before_cut = None;
     for index in 1..scanners.len() {
-        let (problem, skippable) =
+        let (problem, seal) =
             match scan_middle_segment(&mut scanners[index - 1], mode, &mut report)? {
                 SegmentEnd::Sealed { offset, seal } => (
-                    continuation_break(&scanners[index - 1], offset, &seal, &scanners[index])
-                        .map(|error| (error, offset)),
-                    false,
+                    continuation_break(&scanners[index - 1], offset, &seal, &scanners[index]),
+                    Some(FoundSeal { offset, seal }),
                 ),
-                SegmentEnd::Broken(error) => (Some((error, 0)), true),
+                SegmentEnd::Broken(error) => (Some(error), None),
             };
-        let Some((error, seal_offset)) = problem else {
+        let Some(error) = problem else {
             continue;
         };
         match mode {
             RecoveryMode::PointInTime => {
                 cut_from = index;
-                seal_before_cut = (!skippable).then_some(seal_offset);
+                seal_before_cut = seal;
                 break;
             }
-            RecoveryMode::SkipCorrupted if skippable => {
+            RecoveryMode::SkipCorrupted if seal.is_none() => {
                 let next_first_lsn = scanners[index].header().first_lsn;
                 report.skipped_regions += 1;
                 report.skipped_records +=
@@ -324,12 +332,12 @@ fn recover_tail(
     storage: &dyn Storage,
     mut scanner: SegmentScanner,
     mode: RecoveryMode,
-    known_seal: Option<u64>,
+    known_seal: Option<FoundSeal>,
     report: &mut RecoveryReport,
 ) -> Result<RecoveredTail> {
     let file_length = scanner.file_length();
-    let sealed_at = match known_seal {
-        Some(offset) => Some(offset),
+    let seal = match known_seal {
+        Some(seal) => Some(seal),
         None => scan_tail(storage, &mut scanner, mode, report)?,
     };
     Ok(RecoveredTail {
@@ -338,14 +346,16 @@ fn recover_tail(
         capacity: file_length,
         position: scanner.position(),
         next_lsn: scanner.next_lsn(),
-        digest: scanner.digest(),
+        // After a skip the scanner's digest no longer covers the whole
+        // segment; the seal's digest does, and the next header must repeat it.
+        digest: seal.map_or(scanner.digest(), |found| found.seal.digest),
         record_count: scanner.record_count(),
-        sealed_at,
+        seal,
     })
 }
 
-/// Scans the last segment from where `scanner` stands; returns the offset of
-/// its seal when it is sealed.
+/// Scans the last segment from where `scanner` stands; returns its seal when
+/// it is sealed.
 ///
 /// The written part ends cleanly at a zero header followed only by zeros to
 /// the end of the file. Anything else after the last valid record is damage,
@@ -358,12 +368,12 @@ fn scan_tail(
     scanner: &mut SegmentScanner,
     mode: RecoveryMode,
     report: &mut RecoveryReport,
-) -> Result<Option<u64>> {
+) -> Result<Option<FoundSeal>> {
     let file_length = scanner.file_length();
     loop {
         let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
-            ScanItem::Seal { offset, .. } => return Ok(Some(offset)),
+            ScanItem::Seal { offset, seal } => return Ok(Some(FoundSeal { offset, seal })),
             ScanItem::End { offset } => {
                 if scanner.next_nonzero(offset, file_length)?.is_none() {
                     return Ok(None);

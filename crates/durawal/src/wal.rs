@@ -157,17 +157,20 @@ impl Wal {
         let recovered = recover(&*storage, dir, options.recovery)?;
         let first_lsn = recovered.first_lsn.unwrap_or(1);
 
-        let (tail, file, path) = match recovered.tail {
-            Some(tail) if tail.sealed_at.is_none() => {
-                let file = storage
-                    .open(&tail.path, OpenMode::ReadWrite, direct)
-                    .map_err(|e| Error::open_failed(&tail.path, e))?;
-                let path = tail.path.clone();
-                (tail, file, path)
-            }
-            previous => start_segment(&*storage, dir, options.segment_size, direct, previous)?,
+        // A sealed last segment stays as it is: the next segment is created
+        // by the first append that needs it, so a log on a full disk still
+        // opens and replays (only that append's sync fails, with ENOSPC).
+        let tail = match recovered.tail {
+            Some(tail) => tail,
+            None => start_first_segment(&*storage, dir, options.segment_size, direct)?,
         };
-        let tail_block = read_tail_block(&*file, &path, tail.position)?;
+        let file = storage
+            .open(&tail.path, OpenMode::ReadWrite, direct)
+            .map_err(|e| Error::open_failed(&tail.path, e))?;
+        let tail_block = match tail.seal {
+            Some(_) => Vec::new(),
+            None => read_tail_block(&*file, &tail.path, tail.position)?,
+        };
         let state = AppendState::new(
             tail.next_lsn,
             ActiveSegment {
@@ -176,6 +179,7 @@ impl Wal {
                 position: tail.position,
                 digest: tail.digest,
                 record_count: tail.record_count,
+                sealed_at: tail.seal.map(|found| found.offset),
             },
             &tail_block,
             options.segment_size,
@@ -194,7 +198,7 @@ impl Wal {
             syncs: AtomicU64::new(0),
             listener,
         });
-        let flusher = Flusher::new(shared.clone(), file, path);
+        let flusher = Flusher::new(shared.clone(), file, tail.path);
         let flusher_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("durawal-flusher".into())
@@ -428,27 +432,19 @@ fn probe_direct_io(storage: &dyn Storage, lock_path: &Path, setting: DirectIo) -
     }
 }
 
-/// Creates the first segment of a new log, or the one after a sealed last
-/// segment, and returns where appending starts.
-fn start_segment(
+/// Creates the first segment of a new log and returns where appending starts.
+fn start_first_segment(
     storage: &dyn Storage,
     dir: &Path,
     segment_size: u64,
     direct: bool,
-    previous: Option<RecoveredTail>,
-) -> Result<(RecoveredTail, Box<dyn StorageFile>, PathBuf)> {
+) -> Result<RecoveredTail> {
     let header = SegmentHeader {
         salt: random_u32()?,
-        log_id: match &previous {
-            Some(previous) => previous.header.log_id,
-            None => random_log_id()?,
-        },
-        first_lsn: previous.as_ref().map_or(1, |previous| previous.next_lsn),
-        prev_seal_offset: previous
-            .as_ref()
-            .and_then(|previous| previous.sealed_at)
-            .unwrap_or(0),
-        prev_digest: previous.as_ref().map_or(0, |previous| previous.digest),
+        log_id: random_log_id()?,
+        first_lsn: 1,
+        prev_seal_offset: 0,
+        prev_digest: 0,
     };
     let prepared = prepare_segment(storage, dir, segment_size, direct)?;
     let mut block = AlignedBuffer::new();
@@ -462,18 +458,16 @@ fn start_segment(
         .file
         .sync_data()
         .map_err(|e| Error::io("fdatasync", &prepared_path, e))?;
-    let path = install_segment(storage, dir, header.first_lsn)?;
-    let tail = RecoveredTail {
+    Ok(RecoveredTail {
         header,
-        path: path.clone(),
+        path: install_segment(storage, dir, header.first_lsn)?,
         capacity: prepared.size,
         position: SEGMENT_HEADER_SIZE as u64,
         next_lsn: header.first_lsn,
         digest: 0,
         record_count: 0,
-        sealed_at: None,
-    };
-    Ok((tail, prepared.file, path))
+        seal: None,
+    })
 }
 
 /// The bytes of the partial block that ends at `position`, which the next

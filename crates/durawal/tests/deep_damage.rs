@@ -291,3 +291,40 @@ fn skip_mode_replay_walks_past_every_kind_of_damage_in_a_middle_segment() {
         );
     }
 }
+
+#[test]
+fn skip_mode_links_a_new_segment_to_a_damaged_sealed_last_segment() {
+    let mut rng = Rng::from_env(0xdee9_0005);
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = Expected::new(SMALL_SEGMENT);
+    let wal = open(
+        dir.path(),
+        options(SMALL_SEGMENT, RecoveryMode::TolerateTail),
+    );
+    while expected.layout.segments.len() < 3 {
+        let len = rng.range(2000, 4000) as usize;
+        expected.append(&wal, rng.nonzero_bytes(len));
+    }
+    wal.close().unwrap();
+    // Make the sealed second segment the last one, as a crash between its
+    // seal and the creation of the next segment leaves it.
+    std::fs::remove_file(dir.path().join(expected.layout.file_name(2))).unwrap();
+    let last_lsn = expected.layout.segments[2].first_lsn - 1;
+    expected.payloads.truncate(last_lsn as usize);
+    let segment = dir.path().join(expected.layout.file_name(1));
+    let victim = expected.layout.records_in(1)[2].clone();
+    let mut bytes = read_file(&segment);
+    bytes[victim.offset as usize..victim.offset as usize + 24].fill(0);
+    write_file(&segment, &bytes);
+    // Appending after the skip starts a new segment whose header must repeat
+    // the seal's digest (not the digest of the records read past the skip),
+    // or the next open would refuse it as not continuing the log.
+    check_skip_mode_replays_what_recovery_kept(
+        dir.path(),
+        &expected,
+        SMALL_SEGMENT,
+        &[victim.first_lsn],
+        "zeroed header, sealed last segment",
+    );
+    assert_eq!(segment_files(dir.path()).len(), 3);
+}
