@@ -98,10 +98,15 @@ export function callNative<T>(call: () => T): T {
   }
 }
 
-/** Awaits a native promise, translating its rejection. */
-export async function awaitNative<T>(promise: Promise<T>): Promise<T> {
+/**
+ * Runs a native call that returns a promise and awaits it, translating what
+ * it rejects with. It takes the call, not its promise, because a native call
+ * can also throw before it returns one (a panic, a bad argument): that error
+ * is translated and rejected the same way.
+ */
+export async function awaitNative<T>(call: () => Promise<T>): Promise<T> {
   try {
-    return await promise
+    return await call()
   } catch (error) {
     throw fromNative(error)
   }

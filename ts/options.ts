@@ -4,7 +4,7 @@
  * option and what is allowed, before anything touches the disk.
  */
 import { limits, type NativeOptions, recordCapacity } from '../native/binding'
-import { invalidArgument } from './errors'
+import { callNative, invalidArgument } from './errors'
 
 /** When appended records are made durable without an explicit `sync()`. */
 export type SyncPolicy =
@@ -42,7 +42,7 @@ export interface WalOptions {
   maxRecordSize?: number
 }
 
-const nativeLimits = limits()
+const nativeLimits = callNative(limits)
 
 /** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER`. */
 export const MAX_LSN = nativeLimits.maxLsn
@@ -95,7 +95,7 @@ export function normalizeOptions(options: unknown): NativeOptions {
   if (segmentSize % nativeLimits.segmentSizeGranule !== 0) {
     throw invalidArgument(`segmentSize must be a multiple of ${nativeLimits.segmentSizeGranule}; got ${segmentSize}`)
   }
-  const capacity = recordCapacity(segmentSize)
+  const capacity = callNative(() => recordCapacity(segmentSize))
   const maxRecordSize = integerIn(
     'maxRecordSize',
     options.maxRecordSize ?? Math.min(nativeLimits.defaultMaxRecordSize, capacity),

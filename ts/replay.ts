@@ -21,7 +21,7 @@ const BATCH_BYTES = 1 << 20
 /** Yields the records of `cursor` in LSN order. */
 export async function* iterateReplay(cursor: NativeReplay): AsyncGenerator<WalRecord, void, undefined> {
   for (;;) {
-    const batch = await awaitNative(cursor.next(BATCH_RECORDS, BATCH_BYTES))
+    const batch = await awaitNative(() => cursor.next(BATCH_RECORDS, BATCH_BYTES))
     if (batch === null) return
     const { data, ends, lsns } = batch
     let start = 0

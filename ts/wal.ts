@@ -86,13 +86,12 @@ export class Wal implements AsyncDisposable {
   /** What open found (records, segments, bytes cut and why, I/O mode). */
   readonly recovery: RecoveryInfo
 
-  private constructor(native: NativeWal, waiters: DurabilityWaiters, policy: string) {
+  private constructor(native: NativeWal, waiters: DurabilityWaiters, policy: string, recovery: RecoveryInfo) {
     this.#native = native
     this.#waiters = waiters
     this.#writeWaits = policy === 'always' || policy === 'interval'
     this.#writeRequestsSync = policy === 'always'
-    const found = native.recovery()
-    this.recovery = Object.freeze({ ...found, truncatedReason: found.truncatedReason ?? null }) as RecoveryInfo
+    this.recovery = recovery
   }
 
   /** Opens the log in `dir` (created when missing), recovering what is on disk. */
@@ -113,9 +112,20 @@ export class Wal implements AsyncDisposable {
         waiters.report(notice.durableLsn)
       }
     }
-    native = await awaitNative(openNative(dir, nativeOptions, onFlush))
-    waiters = new DurabilityWaiters(native.durableLsn)
-    return new Wal(native, waiters, nativeOptions.sync)
+    const opened = await awaitNative(() => openNative(dir, nativeOptions, onFlush))
+    try {
+      const found = callNative(() => opened.recovery())
+      const recovery = Object.freeze({ ...found, truncatedReason: found.truncatedReason ?? null }) as RecoveryInfo
+      waiters = new DurabilityWaiters(callNative(() => opened.durableLsn))
+      native = opened
+      return new Wal(opened, waiters, nativeOptions.sync, recovery)
+    } catch (error) {
+      // The caller gets no `Wal` to close, so close the native log here:
+      // left to the garbage collector it would hold the directory's lock.
+      // Its own failure, if any, follows from this one, which is reported.
+      await awaitNative(() => opened.close()).catch(() => {})
+      throw fromNative(error)
+    }
   }
 
   #checkOpen(): void {
@@ -146,11 +156,11 @@ export class Wal implements AsyncDisposable {
   sync(lsn?: number): Promise<number> {
     try {
       this.#checkOpen()
-      const target = lsn === undefined ? this.#native.lastLsn : checkLsn('lsn', lsn)
+      const target = lsn === undefined ? this.lastLsn : checkLsn('lsn', lsn)
       // Not settled from the durable LSN this returns, only from flush
       // reports: see `DurabilityWaiters` for why and why nothing hangs.
       callNative(() => this.#native.requestSync(target))
-      return this.#waiters.wait(Math.min(target, this.#native.lastLsn))
+      return this.#waiters.wait(Math.min(target, this.lastLsn))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -176,29 +186,28 @@ export class Wal implements AsyncDisposable {
   replay(range: { from?: number; to?: number } = {}): AsyncIterable<WalRecord> {
     this.#checkOpen()
     const from = range.from === undefined ? 1 : checkLsn('from', range.from)
-    const to = range.to === undefined ? this.#native.durableLsn : checkLsn('to', range.to)
+    const to = range.to === undefined ? this.durableLsn : checkLsn('to', range.to)
     return iterateReplay(callNative(() => this.#native.replay(from, to)))
   }
 
   /** LSN of the first record in the log; 0 when empty. */
   get firstLsn(): number {
-    return this.#native.firstLsn
+    return callNative(() => this.#native.firstLsn)
   }
 
   /** LSN of the last appended record; 0 when empty. */
   get lastLsn(): number {
-    return this.#native.lastLsn
+    return callNative(() => this.#native.lastLsn)
   }
 
   /** Highest LSN on stable storage; 0 when none. */
   get durableLsn(): number {
-    return this.#native.durableLsn
+    return callNative(() => this.#native.durableLsn)
   }
 
   /** Counters since open. */
   stats(): WalStats {
-    const native = this.#native
-    return { syncs: native.syncCount, lastLsn: native.lastLsn, durableLsn: native.durableLsn }
+    return { syncs: callNative(() => this.#native.syncCount), lastLsn: this.lastLsn, durableLsn: this.durableLsn }
   }
 
   /** True once `close()` was called. */
@@ -217,11 +226,12 @@ export class Wal implements AsyncDisposable {
 
   async #close(): Promise<void> {
     try {
-      await awaitNative(this.#native.close())
+      await awaitNative(() => this.#native.close())
     } finally {
-      this.#waiters.advance(this.#native.durableLsn)
+      // Whatever fails here, every waiter is still settled.
       let failure: WalError | undefined
       try {
+        this.#waiters.advance(this.#native.durableLsn)
         this.#native.checkHealth()
       } catch (error) {
         failure = fromNative(error)
