@@ -235,9 +235,23 @@ impl Storage for OsStorage {
         // to the open file description, so a second open in the same process
         // (another Wal, a worker thread) conflicts just like another process.
         match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
+            Ok(()) => Ok(Box::new(HeldLock(file))),
             Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(error)) => Err(error),
         }
+    }
+}
+
+/// The lock file, locked; dropping it unlocks before closing. Closing alone
+/// is not enough: a child process forked by the host (Node spawns them) holds
+/// a copy of the descriptor until it execs, and with it the open file
+/// description the lock belongs to, so a reopen right after close could find
+/// the log still locked. Unlocking through our descriptor releases the lock
+/// on that description, whoever else still refers to it.
+struct HeldLock(File);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
