@@ -15,6 +15,7 @@ export type WalErrorCode =
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
   | 'WAL_INTERNAL'
+  | 'WAL_NATIVE_MISSING'
 
 /** Context carried by an error, when it applies. */
 export interface WalErrorDetails {

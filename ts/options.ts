@@ -3,8 +3,9 @@
  * up front so a bad option fails `Wal.open` with a message that names the
  * option and what is allowed, before anything touches the disk.
  */
-import { limits, type NativeOptions, recordCapacity } from '../native/binding'
+import type { NativeOptions } from '../native/binding'
 import { callNative, invalidArgument } from './errors'
+import { binding } from './native'
 
 /** When appended records are made durable without an explicit `sync()`. */
 export type SyncPolicy =
@@ -42,7 +43,7 @@ export interface WalOptions {
   maxRecordSize?: number
 }
 
-const nativeLimits = callNative(limits)
+const nativeLimits = callNative(() => binding.limits())
 
 /** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER`. */
 export const MAX_LSN = nativeLimits.maxLsn
@@ -95,7 +96,7 @@ export function normalizeOptions(options: unknown): NativeOptions {
   if (segmentSize % nativeLimits.segmentSizeGranule !== 0) {
     throw invalidArgument(`segmentSize must be a multiple of ${nativeLimits.segmentSizeGranule}; got ${segmentSize}`)
   }
-  const capacity = callNative(() => recordCapacity(segmentSize))
+  const capacity = callNative(() => binding.recordCapacity(segmentSize))
   const maxRecordSize = integerIn(
     'maxRecordSize',
     options.maxRecordSize ?? Math.min(nativeLimits.defaultMaxRecordSize, capacity),

@@ -1,9 +1,10 @@
 /**
  * The `Wal` class: the public face of the log.
  */
-import { type FlushNotice, type NativeWal, open as openNative } from '../native/binding'
+import type { FlushNotice, NativeWal } from '../native/binding'
 import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
+import { binding } from './native'
 import { checkLsn, normalizeOptions, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
 
@@ -112,7 +113,7 @@ export class Wal implements AsyncDisposable {
         waiters.report(notice.durableLsn)
       }
     }
-    const opened = await awaitNative(() => openNative(dir, nativeOptions, onFlush))
+    const opened = await awaitNative(() => binding.open(dir, nativeOptions, onFlush))
     try {
       const found = callNative(() => opened.recovery())
       const recovery = Object.freeze({ ...found, truncatedReason: found.truncatedReason ?? null }) as RecoveryInfo

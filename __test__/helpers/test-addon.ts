@@ -2,7 +2,7 @@
  * The test addon: the binding built with its `test-support` feature by
  * `npm run build:test-addon` (`npm test` builds it first). Child processes
  * load it instead of the release build through the generated loader's
- * `NAPI_RS_NATIVE_LIBRARY_PATH` override.
+ * `DURAWAL_NATIVE_PATH` override.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -29,5 +29,5 @@ export function testAddonEnv(): NodeJS.ProcessEnv {
   if (!fs.existsSync(testAddonPath)) {
     throw new Error(`${testAddonPath} is missing: run \`npm run build:test-addon\``)
   }
-  return { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: testAddonPath }
+  return { ...process.env, DURAWAL_NATIVE_PATH: testAddonPath }
 }
