@@ -23,11 +23,14 @@ export type NativeBinding = typeof Binding
 /** Environment variable naming a `.node` file to load instead of searching. */
 export const NATIVE_PATH_VARIABLE = 'DURAWAL_NATIVE_PATH'
 
-/** Platform packages are published under this scope (see npm/). */
-const PLATFORM_PACKAGE_SCOPE = '@durawal'
-
 /** The package root: this file runs from `dist/`. */
 const packageRoot = join(__dirname, '..')
+
+/**
+ * Platform packages are named `<napi.packageName>-<triple>`, as `napi
+ * prepublish` publishes them (see npm/); package.json is the one place that says so.
+ */
+const platformPackagePrefix = `${(require(join(packageRoot, 'package.json')) as { napi: { packageName: string } }).napi.packageName}-`
 
 interface Candidate {
   /** What it is, in the error message. */
@@ -66,7 +69,7 @@ function candidates(triple: string): Candidate[] {
     process.platform === 'linux' ? `durawal.${triple.endsWith('-musl') ? 'musl' : 'glibc'}.node` : 'durawal.node'
   return [
     { kind: 'local build', target: join(packageRoot, 'native', `durawal.${triple}.node`) },
-    { kind: 'platform package', target: `${PLATFORM_PACKAGE_SCOPE}/${triple}` },
+    { kind: 'platform package', target: `${platformPackagePrefix}${triple}` },
     {
       kind: 'bundled prebuild',
       target: join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, prebuildName),
@@ -98,7 +101,7 @@ function load(): NativeBinding {
       `durawal could not load its native binary for ${triple} (Node ${process.version}, N-API ${process.versions.napi}).`,
       'Tried, in order:',
       ...tried,
-      `To fix: install the platform package (npm install ${PLATFORM_PACKAGE_SCOPE}/${triple}, or reinstall durawal without --omit=optional/--no-optional),`,
+      `To fix: install the platform package (npm install ${platformPackagePrefix}${triple}, or reinstall durawal without --omit=optional/--no-optional),`,
       `or build from a clone with Rust stable (npm install && npm run build), or set ${NATIVE_PATH_VARIABLE} to a durawal .node file.`,
       'Supported platforms: see "Install" in the README.',
     ].join('\n'),

@@ -41,17 +41,19 @@ export interface NodeOptions {
   env?: NodeJS.ProcessEnv
   /** A command that runs node, e.g. `['strace', '-f']`: node and its arguments are appended to it. */
   wrapper?: string[]
+  /** Working directory of the child. Default: the package root. */
+  cwd?: string
 }
 
 /**
- * Starts `node <args>` with the package root as cwd. A child still running
+ * Starts `node <args>` (by default in the package root). A child still running
  * after `timeoutMs` is killed and reported as `timedOut` (a hang guard, not a
  * speed check).
  */
 export function startNode(args: string[], options: NodeOptions = {}): RunningChild {
   const [command, ...wrapperArgs] = [...(options.wrapper ?? []), process.execPath]
   const child = spawn(command!, [...wrapperArgs, ...args], {
-    cwd: rootDir,
+    cwd: options.cwd ?? rootDir,
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   })
