@@ -27,7 +27,9 @@ pub use options::{
     record_capacity, DirectIo, Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_RECORD_SIZE,
     DEFAULT_SEGMENT_SIZE, MAX_LSN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_SIZE_GRANULE,
 };
-pub use recovery::{RecoveryReport, TEAR_WINDOW};
+pub use recovery::{
+    inspect, FoundSeal, Inspection, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW,
+};
 pub use replay::{ReplayBatch, ReplayCursor};
 pub use wal::{FlushEvent, FlushListener, IoMode, Wal};
 

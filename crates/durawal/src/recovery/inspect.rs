@@ -1,100 +1,44 @@
-//! What open does before the first append: find the segments, check that they
-//! form one unbroken log, find the end of the valid records and cut off a
-//! damaged tail. Everything it drops is reported, never silently.
+//! The read-only half of recovery: what the log holds, what is damaged, and
+//! what must be repaired. Nothing here writes, creates or removes a file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::{FoundSeal, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW};
 use crate::error::{Error, Result};
-use crate::format::{parse_segment_name, SealPayload, SegmentHeader, PREPARED_SEGMENT_NAME};
+use crate::format::{parse_segment_name, SealPayload, PREPARED_SEGMENT_NAME};
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
-use crate::storage::{OpenMode, Storage};
+use crate::storage::Storage;
 use crate::LOCK_FILE_NAME;
 
-/// At most this many bytes are written between two syncs (see the flusher),
-/// so a crash can tear at most this much of the log. Valid records found
-/// further than this past damage prove the damage is not a torn write.
-pub const TEAR_WINDOW: u64 = 4 << 20;
-
-/// What recovery found and what it did about it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Segment files in the log after recovery.
-    pub segments: usize,
-    /// Logical records in the log after recovery.
-    pub records: u64,
-    /// Bytes cut from the end of the last segment.
-    pub truncated_bytes: u64,
-    /// Why they were cut, with file and offset.
-    pub truncated_reason: Option<String>,
-    /// Damaged regions skipped in skip-corrupted mode.
-    pub skipped_regions: u64,
-    /// LSNs lost in those regions.
-    pub skipped_records: u64,
-    /// Segment files deleted (point-in-time recovery past damage, leftover preparations).
-    pub removed_files: Vec<String>,
-    /// Unrelated files found in the directory and left alone.
-    pub stray_files: Vec<String>,
-}
-
-/// Where appending resumes.
-pub struct RecoveredTail {
-    /// The last segment's header.
-    pub header: SegmentHeader,
-    /// Its path.
-    pub path: PathBuf,
-    /// Its length (its capacity for records).
-    pub capacity: u64,
-    /// Offset where the next record goes.
-    pub position: u64,
-    /// LSN of the next record.
-    pub next_lsn: u64,
-    /// Digest of the records in the segment.
-    pub digest: u32,
-    /// Logical records in the segment.
-    pub record_count: u64,
-    /// The valid seal the segment ends with, if it does.
-    pub seal: Option<FoundSeal>,
-}
-
-/// A seal that closes a segment, and where it is.
-#[derive(Clone, Copy, Debug)]
-pub struct FoundSeal {
-    /// Offset of the seal record.
-    pub offset: u64,
-    /// What it says; its digest is what the next segment's header repeats.
-    pub seal: SealPayload,
-}
-
-/// The outcome of recovery: nothing at all (a new log) or a log to continue.
-pub struct RecoveredLog {
-    /// What was found and done.
+/// What the log in `dir` is, and what must be repaired before appending to it.
+pub struct Inspection {
+    /// What was found, and what the repairs will drop.
     pub report: RecoveryReport,
     /// LSN of the first record of the first segment; `None` for a log with no segments.
     pub first_lsn: Option<u64>,
-    /// Where appending resumes; `None` for a log with no segments.
+    /// Where appending resumes once the repairs are applied; `None` for a log with no segments.
     pub tail: Option<RecoveredTail>,
+    /// What [`super::repair`] must do, in order, before the log is appended to.
+    pub repairs: Vec<Repair>,
 }
 
-/// Recovers the log in `dir` (whose lock the caller holds).
-pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<RecoveredLog> {
+/// Reads the log in `dir` and decides what it holds, under the rules of
+/// `mode`, without writing, creating or removing anything.
+pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<Inspection> {
     let mut report = RecoveryReport::default();
+    let mut repairs = Vec::new();
     let names = storage
         .list_dir(dir)
         .map_err(|e| Error::io("readdir", dir, e))?;
     let mut segment_paths = Vec::new();
-    let mut removed_any = false;
     for name in names {
         if let Some(first_lsn) = parse_segment_name(&name) {
             segment_paths.push((first_lsn, dir.join(&name)));
         } else if name == PREPARED_SEGMENT_NAME {
             // A zero-filled file that never became a segment: nothing of the log is in it.
-            let path = dir.join(&name);
-            storage
-                .remove_file(&path)
-                .map_err(|e| Error::io("unlink", &path, e))?;
+            repairs.push(Repair::RemoveFile(dir.join(&name)));
             report.removed_files.push(name);
-            removed_any = true;
         } else if name != LOCK_FILE_NAME {
             report.stray_files.push(name);
         }
@@ -155,37 +99,30 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     }
     scanners.truncate(cut_from);
     for (_, path) in &segment_paths[cut_from..] {
-        storage
-            .remove_file(path)
-            .map_err(|e| Error::io("unlink", path, e))?;
+        repairs.push(Repair::RemoveFile(path.clone()));
         report.removed_files.push(file_name(path));
-        removed_any = true;
-    }
-    if removed_any {
-        storage
-            .sync_dir(dir)
-            .map_err(|e| Error::io("fsync", dir, e))?;
     }
 
     let first_lsn = scanners.first().map(|scanner| scanner.header().first_lsn);
     report.segments = scanners.len();
     let tail = match scanners.pop() {
-        Some(last) => Some(recover_tail(
-            storage,
+        Some(last) => Some(inspect_tail(
             last,
             mode,
             seal_before_cut,
             &mut report,
+            &mut repairs,
         )?),
         None => None,
     };
     if let (Some(first_lsn), Some(tail)) = (first_lsn, &tail) {
         report.records = (tail.next_lsn - first_lsn).saturating_sub(report.skipped_records);
     }
-    Ok(RecoveredLog {
+    Ok(Inspection {
         report,
         first_lsn,
         tail,
+        repairs,
     })
 }
 
@@ -328,17 +265,17 @@ fn skip_damage(
 
 /// Scans the last segment to the end of its valid records and applies the
 /// recovery mode to whatever follows them.
-fn recover_tail(
-    storage: &dyn Storage,
+fn inspect_tail(
     mut scanner: SegmentScanner,
     mode: RecoveryMode,
     known_seal: Option<FoundSeal>,
     report: &mut RecoveryReport,
+    repairs: &mut Vec<Repair>,
 ) -> Result<RecoveredTail> {
     let file_length = scanner.file_length();
     let seal = match known_seal {
         Some(seal) => Some(seal),
-        None => scan_tail(storage, &mut scanner, mode, report)?,
+        None => scan_tail(&mut scanner, mode, report, repairs)?,
     };
     Ok(RecoveredTail {
         header: *scanner.header(),
@@ -364,10 +301,10 @@ fn recover_tail(
 /// the file that record is: the whole rest of the segment is searched, so a
 /// zeroed header deep inside the log is refused, not cut.
 fn scan_tail(
-    storage: &dyn Storage,
     scanner: &mut SegmentScanner,
     mode: RecoveryMode,
     report: &mut RecoveryReport,
+    repairs: &mut Vec<Repair>,
 ) -> Result<Option<FoundSeal>> {
     let file_length = scanner.file_length();
     loop {
@@ -408,37 +345,28 @@ fn scan_tail(
                 format!("{reason} (absolute recovery refuses a damaged tail)"),
             ));
         }
-        cut_tail(storage, scanner, offset, &reason, report)?;
+        cut_tail(scanner, offset, &reason, report, repairs)?;
         return Ok(None);
     }
 }
 
-/// Zeroes what follows the last valid record, so that no leftover of a torn
-/// write can ever be read as a later record, and syncs it before appending
-/// resumes.
+/// Plans the cut of everything after the last valid record: the repair
+/// zeroes it, so that no leftover of a torn write can ever be read as a later
+/// record.
 fn cut_tail(
-    storage: &dyn Storage,
     scanner: &mut SegmentScanner,
     offset: u64,
     reason: &str,
     report: &mut RecoveryReport,
+    repairs: &mut Vec<Repair>,
 ) -> Result<()> {
     let end = scanner.end_of_nonzero(offset, scanner.file_length())?;
     if end > offset {
-        let path = scanner.path().to_owned();
-        let file = storage
-            .open(&path, OpenMode::ReadWrite, false)
-            .map_err(|e| Error::open_failed(&path, e))?;
-        let zeros = vec![0u8; (end - offset).min(1 << 20) as usize];
-        let mut at = offset;
-        while at < end {
-            let length = ((end - at) as usize).min(zeros.len());
-            file.write_all_at(&zeros[..length], at)
-                .map_err(|e| Error::io("write", &path, e))?;
-            at += length as u64;
-        }
-        file.sync_data()
-            .map_err(|e| Error::io("fdatasync", &path, e))?;
+        repairs.push(Repair::Zero {
+            path: scanner.path().to_owned(),
+            from: offset,
+            to: end,
+        });
     }
     report.truncated_bytes = end - offset;
     report.truncated_reason = Some(format!(

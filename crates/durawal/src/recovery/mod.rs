@@ -1,0 +1,98 @@
+//! What open does before the first append: find the segments, check that they
+//! form one unbroken log, find the end of the valid records and cut off a
+//! damaged tail. Everything it drops is reported, never silently.
+//!
+//! It is two steps: a read-only [`inspect`]ion that decides what the log is
+//! and which [`Repair`]s it needs, and [`repair`], which applies them. A
+//! reader that must not write (another process, a read-only directory, a
+//! full disk) can use the inspection alone.
+
+mod inspect;
+mod repair;
+
+pub use inspect::{inspect, Inspection};
+pub use repair::{repair, Repair};
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::format::{SealPayload, SegmentHeader};
+use crate::options::RecoveryMode;
+use crate::storage::Storage;
+
+/// At most this many bytes are written between two syncs (see the flusher),
+/// so a crash can tear at most this much of the log. Valid records found
+/// further than this past damage prove the damage is not a torn write.
+pub const TEAR_WINDOW: u64 = 4 << 20;
+
+/// What recovery found and what it did about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segment files in the log after recovery.
+    pub segments: usize,
+    /// Logical records in the log after recovery.
+    pub records: u64,
+    /// Bytes cut from the end of the last segment.
+    pub truncated_bytes: u64,
+    /// Why they were cut, with file and offset.
+    pub truncated_reason: Option<String>,
+    /// Damaged regions skipped in skip-corrupted mode.
+    pub skipped_regions: u64,
+    /// LSNs lost in those regions.
+    pub skipped_records: u64,
+    /// Segment files deleted (point-in-time recovery past damage, leftover preparations).
+    pub removed_files: Vec<String>,
+    /// Unrelated files found in the directory and left alone.
+    pub stray_files: Vec<String>,
+}
+
+/// Where appending resumes.
+pub struct RecoveredTail {
+    /// The last segment's header.
+    pub header: SegmentHeader,
+    /// Its path.
+    pub path: PathBuf,
+    /// Its length (its capacity for records).
+    pub capacity: u64,
+    /// Offset where the next record goes.
+    pub position: u64,
+    /// LSN of the next record.
+    pub next_lsn: u64,
+    /// Digest of the records in the segment.
+    pub digest: u32,
+    /// Logical records in the segment.
+    pub record_count: u64,
+    /// The valid seal the segment ends with, if it does.
+    pub seal: Option<FoundSeal>,
+}
+
+/// A seal that closes a segment, and where it is.
+#[derive(Clone, Copy, Debug)]
+pub struct FoundSeal {
+    /// Offset of the seal record.
+    pub offset: u64,
+    /// What it says; its digest is what the next segment's header repeats.
+    pub seal: SealPayload,
+}
+
+/// The outcome of recovery: nothing at all (a new log) or a log to continue.
+pub struct RecoveredLog {
+    /// What was found and done.
+    pub report: RecoveryReport,
+    /// LSN of the first record of the first segment; `None` for a log with no segments.
+    pub first_lsn: Option<u64>,
+    /// Where appending resumes; `None` for a log with no segments.
+    pub tail: Option<RecoveredTail>,
+}
+
+/// Recovers the log in `dir` (whose lock the caller holds): inspects it, then
+/// applies the repairs the inspection found necessary.
+pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<RecoveredLog> {
+    let inspection = inspect(storage, dir, mode)?;
+    repair(storage, dir, &inspection.repairs)?;
+    Ok(RecoveredLog {
+        report: inspection.report,
+        first_lsn: inspection.first_lsn,
+        tail: inspection.tail,
+    })
+}
