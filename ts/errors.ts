@@ -4,7 +4,20 @@
  */
 import { constants } from 'node:os'
 
-/** The stable error codes. */
+/**
+ * The stable error codes, meant to be branched on (messages may change).
+ *
+ * - `WAL_INVALID_ARGUMENT`: a wrong type, an out-of-range option or LSN, a detached buffer, an empty batch.
+ * - `WAL_TOO_LARGE`: a record over `maxRecordSize`, or a batch over a segment's capacity (`size`, `limit`).
+ * - `WAL_CLOSED`: use after `close()`; pending promises when the log closes before they became durable.
+ * - `WAL_LOCKED`: another writer (this process, a worker thread, another process) has the log open (`path`).
+ * - `WAL_CORRUPT`: damage recovery or replay refuses (`path`, `offset`).
+ * - `WAL_IO`: an OS call failed (`syscall`, `path`; the OS error, with its `code` such as `EIO`, as `cause`).
+ * - `WAL_POISONED`: a write or sync failed earlier (that error is the `cause`); nothing more is accepted, only `close()` works.
+ * - `WAL_LSN_EXHAUSTED`: the next LSN would pass `MAX_LSN` (2^53 - 1).
+ * - `WAL_INTERNAL`: a bug in durawal (a panic, caught before it reaches Node); a log that saw it is poisoned.
+ * - `WAL_NATIVE_MISSING`: loading durawal (`require`/`import`) found no native binary for this platform; the message lists what was tried.
+ */
 export type WalErrorCode =
   | 'WAL_LOCKED'
   | 'WAL_CLOSED'
@@ -31,9 +44,14 @@ export interface WalErrorDetails {
   limit?: number
 }
 
-/** An error from durawal, with a stable `code`. */
+/**
+ * An error from durawal, with a stable `code`. Every error durawal throws or
+ * rejects with is one; the fields of {@link WalErrorDetails} are set when they apply.
+ */
 export class WalError extends Error implements WalErrorDetails {
+  /** Always `'WalError'`. */
   override readonly name = 'WalError'
+  /** What went wrong; see {@link WalErrorCode}. */
   readonly code: WalErrorCode
   readonly path?: string
   readonly offset?: number
@@ -41,6 +59,14 @@ export class WalError extends Error implements WalErrorDetails {
   readonly size?: number
   readonly limit?: number
 
+  /**
+   * For durawal's own use; exported so that `instanceof WalError` works and tests can build one.
+   *
+   * @param code - The error's code.
+   * @param message - What happened, for people.
+   * @param details - Context fields, copied onto the error.
+   * @param cause - The underlying error (an OS error, or the failure that poisoned the log), as `error.cause`.
+   */
   constructor(code: WalErrorCode, message: string, details: WalErrorDetails = {}, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause })
     this.code = code

@@ -7,45 +7,57 @@ import type { NativeOptions } from '../native/binding'
 import { callNative, invalidArgument } from './errors'
 import { binding } from './native'
 
-/** When appended records are made durable without an explicit `sync()`. */
+/**
+ * When appended records are made durable without an explicit `sync()`.
+ * An object policy takes exactly one key: `{ intervalMs, bytes }` together
+ * does not compile (and `Wal.open` refuses it with `WAL_INVALID_ARGUMENT`).
+ */
 export type SyncPolicy =
-  /** Every `write()` waits for durability; concurrent writers share one sync (group commit). */
+  /** Every `write()` requests a sync and waits for it; concurrent writers share one sync (group commit). */
   | 'always'
   /** Nothing is synced until `sync()` or `close()` (or 4 MiB are pending); `write()` does not wait. */
   | 'none'
-  /** Pending records are synced every `intervalMs` milliseconds (1 to 3,600,000); `write()` waits for that sync. */
-  | { intervalMs: number }
-  /** Pending records are synced once `bytes` bytes are pending (at most 4 MiB are ever pending unsynced); `write()` does not wait. */
-  | { bytes: number }
+  /** Pending records are synced every `intervalMs` milliseconds (an integer from 1 to 3,600,000); `write()` waits for that sync. */
+  | { intervalMs: number; bytes?: never }
+  /** Pending records are synced once `bytes` bytes are pending (an integer from 1; at most 4 MiB are ever pending unsynced); `write()` does not wait. */
+  | { bytes: number; intervalMs?: never }
 
-/** Options of `Wal.open`. */
+/**
+ * Options of `Wal.open`. Every one is optional; unknown keys and values out
+ * of range make `Wal.open` reject with `WAL_INVALID_ARGUMENT`, naming the
+ * option and what is allowed.
+ */
 export interface WalOptions {
-  /** Sync policy. Default `'always'`. */
+  /** When records become durable without `sync()`; see {@link SyncPolicy}. Default `'always'`. */
   sync?: SyncPolicy
   /**
    * Size of each segment file in bytes; files are preallocated (zero-filled) to it.
-   * A multiple of 4096 from 64 KiB to 4 GiB. Default 64 MiB.
+   * A multiple of 4096 from 65,536 (64 KiB) to 4,294,967,296 (4 GiB). Default 67,108,864 (64 MiB).
    */
   segmentSize?: number
   /**
    * `'auto'` uses O_DIRECT where the filesystem accepts it and buffered I/O otherwise;
-   * `true` requires it (open fails where refused); `false` never uses it. Default `'auto'`.
-   * `wal.recovery.ioMode` tells which one is in use.
+   * `true` requires it (open rejects with `WAL_INVALID_ARGUMENT` where refused); `false` never uses it.
+   * Default `'auto'`. `wal.recovery.ioMode` tells which one is in use.
    */
   directIo?: 'auto' | boolean
   /**
    * What open does with damage: `'tolerate-tail'` cuts a torn tail and refuses damage elsewhere,
    * `'absolute'` refuses any damage, `'point-in-time'` keeps the valid prefix before the first damage,
-   * `'skip-corrupted'` skips damaged records and keeps the rest. Default `'tolerate-tail'`.
+   * `'skip-corrupted'` skips damaged records and keeps the rest. Refused damage makes open reject
+   * with `WAL_CORRUPT`. Default `'tolerate-tail'`.
    */
   recovery?: 'tolerate-tail' | 'absolute' | 'point-in-time' | 'skip-corrupted'
-  /** Largest payload of one record in bytes. Default 16 MiB (less for segments under 16 MiB). */
+  /**
+   * Largest payload of one record in bytes, from 1 to what a segment holds (`segmentSize` - 4176).
+   * Default 16,777,216 (16 MiB), or what a segment holds when that is less.
+   */
   maxRecordSize?: number
 }
 
 const nativeLimits = callNative(() => binding.limits())
 
-/** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER`. */
+/** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER` (2^53 - 1); an append past it fails with `WAL_LSN_EXHAUSTED`. */
 export const MAX_LSN = nativeLimits.maxLsn
 
 const knownKeys = new Set(['sync', 'segmentSize', 'directIo', 'recovery', 'maxRecordSize'])
