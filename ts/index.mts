@@ -2,6 +2,7 @@
 export type {
   BatchRange,
   RecoveryInfo,
+  ReplayRange,
   SyncPolicy,
   WalErrorCode,
   WalErrorDetails,

@@ -7,7 +7,19 @@
  * for await (const { lsn, data } of wal.replay()) console.log(lsn, data)
  * await wal.close()
  */
+// durawal's types use Node's (`Buffer`, `Symbol.asyncDispose`), so the
+// declaration loads `@types/node` itself: a project whose tsconfig lists
+// `types` without `node` still compiles. `preserve` keeps the reference in the
+// emitted .d.ts (TypeScript 5.5 and later drop those they did not add).
+/// <reference types="node" preserve="true" />
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
-export { type BatchRange, type RecoveryInfo, Wal, type WalStats, type WriteOptions } from './wal'
+export {
+  type BatchRange,
+  type RecoveryInfo,
+  type ReplayRange,
+  Wal,
+  type WalStats,
+  type WriteOptions,
+} from './wal'

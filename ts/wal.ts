@@ -32,11 +32,11 @@ export interface RecoveryInfo {
 
 /** Counters since open, from `wal.stats()`. */
 export interface WalStats {
-  /** Data syncs (fdatasync or equivalent) issued by the flusher; with group commit far fewer than records. */
+  /** Data syncs (fdatasync or equivalent) issued by the flusher since open; with group commit far fewer than records. */
   syncs: number
-  /** LSN of the last appended record. */
+  /** LSN of the last appended record; 0 when the log is empty. */
   lastLsn: number
-  /** Highest durable LSN. */
+  /** Highest LSN on stable storage; 0 when none. */
   durableLsn: number
 }
 
@@ -49,10 +49,23 @@ export interface WriteOptions {
   durable?: boolean
 }
 
-/** LSN range of an appended batch. */
+/** LSN range of an appended batch, from `appendBatch`. */
 export interface BatchRange {
+  /** LSN of the batch's first record. */
   first: number
+  /** LSN of the batch's last record: `first + records.length - 1`. */
   last: number
+}
+
+/** Which records `replay` reads; both ends are inclusive. */
+export interface ReplayRange {
+  /** First LSN to read, an integer from 0 to `MAX_LSN`. Default 1 (the first record). */
+  from?: number
+  /**
+   * Last LSN to read, an integer from 0 to `MAX_LSN`. Default, and upper bound
+   * whatever is given: the durable LSN when `replay` is called.
+   */
+  to?: number
 }
 
 function checkData(name: string, data: unknown): Uint8Array {
@@ -70,32 +83,107 @@ function checkData(name: string, data: unknown): Uint8Array {
   return data
 }
 
+/** The state behind one `Wal`. */
+interface WalState {
+  readonly native: NativeWal
+  readonly waiters: DurabilityWaiters
+  /** `write()` waits for durability unless told otherwise (`'always'` and `{ intervalMs }`). */
+  readonly writeWaits: boolean
+  /** `write()` requests a sync unless told otherwise (`'always'`). */
+  readonly writeRequestsSync: boolean
+  /** `close()`'s promise, once it was called. */
+  closing: Promise<void> | undefined
+}
+
 /**
- * An open write-ahead log.
+ * The state of every `Wal`, keyed by the instance, instead of `#private`
+ * fields: a class with `#` members declares `#private;` in its .d.ts, which
+ * TypeScript rejects for targets below ES2015 (TS18028), the default target
+ * of a bare `tsc`, unless the user sets skipLibCheck. TypeScript `private`
+ * members would declare fine, but they are ordinary properties at runtime
+ * that any caller can read or overwrite (and `console.log` shows). A
+ * module-level WeakMap keeps the state as unreachable from outside as `#`
+ * fields do (TypeScript compiles `#` fields to WeakMaps for older targets),
+ * for one lookup per call (about 10 ns, against the microsecond or so of a
+ * native append).
+ */
+const states = new WeakMap<Wal, WalState>()
+
+function stateOf(wal: Wal): WalState {
+  const state = states.get(wal)
+  if (state === undefined) throw invalidArgument('not a Wal opened by Wal.open')
+  return state
+}
+
+/** The state of `wal`, refusing a log that is closed or closing. */
+function openStateOf(wal: Wal): WalState {
+  const state = stateOf(wal)
+  if (state.closing !== undefined) throw new WalError('WAL_CLOSED', 'log is closed')
+  return state
+}
+
+async function closeLog(state: WalState): Promise<void> {
+  try {
+    await awaitNative(() => state.native.close())
+  } finally {
+    // Whatever fails here, every waiter is still settled.
+    let failure: WalError | undefined
+    try {
+      state.waiters.advance(state.native.durableLsn)
+      state.native.checkHealth()
+    } catch (error) {
+      failure = fromNative(error)
+    }
+    state.waiters.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed before the record became durable'))
+  }
+}
+
+declare global {
+  interface SymbolConstructor {
+    /**
+     * Declared here as well (as `@types/node` and TypeScript's
+     * `esnext.disposable` lib do) so that `Wal`'s declaration compiles for
+     * users whose `lib` and `@types/node` predate explicit resource management.
+     */
+    readonly asyncDispose: unique symbol
+  }
+}
+
+/**
+ * An open write-ahead log, from `Wal.open`.
  *
  * `append` copies the bytes and returns the LSN at once; `sync`/`write`
  * resolve once records are on stable storage. When a promise from `sync` or
  * `write` resolves, the record survives a process crash and a power loss.
+ *
+ * Every error thrown or rejected with is a {@link WalError}; its `code` says
+ * what happened. Methods that return a promise never throw synchronously:
+ * the promise rejects.
  */
-export class Wal implements AsyncDisposable {
-  readonly #native: NativeWal
-  readonly #waiters: DurabilityWaiters
-  readonly #writeWaits: boolean
-  readonly #writeRequestsSync: boolean
-  #closing: Promise<void> | undefined
-
-  /** What open found (records, segments, bytes cut and why, I/O mode). */
+export class Wal {
+  /** What open found (records, segments, bytes cut and why, I/O mode). Frozen. */
   readonly recovery: RecoveryInfo
 
-  private constructor(native: NativeWal, waiters: DurabilityWaiters, policy: string, recovery: RecoveryInfo) {
-    this.#native = native
-    this.#waiters = waiters
-    this.#writeWaits = policy === 'always' || policy === 'interval'
-    this.#writeRequestsSync = policy === 'always'
+  private constructor(state: WalState, recovery: RecoveryInfo) {
+    states.set(this, state)
     this.recovery = recovery
   }
 
-  /** Opens the log in `dir` (created when missing), recovering what is on disk. */
+  /**
+   * Opens the log in `dir`, creating the directory (and its parents) when
+   * missing, takes its lock and recovers what is on disk as `options.recovery`
+   * says (see {@link Wal.recovery} for what it found).
+   *
+   * @param dir - The log's directory; a non-empty string.
+   * @param options - See {@link WalOptions}; every option has a default.
+   * @returns The open log.
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` (the promise rejects) for an empty or non-string `dir`, a bad option,
+   * or `directIo: true` where the filesystem refuses O_DIRECT.
+   * @throws {@link WalError} `WAL_LOCKED` when another writer (in this process, a worker thread or another process) has the log open.
+   * @throws {@link WalError} `WAL_CORRUPT` for damage the recovery mode refuses, or a file in the way (`path`, `offset`).
+   * @throws {@link WalError} `WAL_IO` when an OS call fails (`syscall`, `path`; the OS error as `cause`).
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
   static async open(dir: string, options?: WalOptions): Promise<Wal> {
     if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('dir must be a non-empty string')
     const nativeOptions = normalizeOptions(options)
@@ -119,7 +207,17 @@ export class Wal implements AsyncDisposable {
       const recovery = Object.freeze({ ...found, truncatedReason: found.truncatedReason ?? null }) as RecoveryInfo
       waiters = new DurabilityWaiters(callNative(() => opened.durableLsn))
       native = opened
-      return new Wal(opened, waiters, nativeOptions.sync, recovery)
+      const policy = nativeOptions.sync
+      return new Wal(
+        {
+          native: opened,
+          waiters,
+          writeWaits: policy === 'always' || policy === 'interval',
+          writeRequestsSync: policy === 'always',
+          closing: undefined,
+        },
+        recovery,
+      )
     } catch (error) {
       // The caller gets no `Wal` to close, so close the native log here:
       // left to the garbage collector it would hold the directory's lock.
@@ -129,119 +227,185 @@ export class Wal implements AsyncDisposable {
     }
   }
 
-  #checkOpen(): void {
-    if (this.#closing !== undefined) throw new WalError('WAL_CLOSED', 'log is closed')
-  }
-
-  /** Copies `data` into the log and returns its LSN. Not durable until `sync`. */
+  /**
+   * Copies `data` into the log as one record. Not durable until a `sync`
+   * (or the sync policy) covers it; `data` can be reused at once.
+   *
+   * @param data - The record's payload, 0 to `maxRecordSize` bytes.
+   * @returns Its LSN: the previous record's plus 1, starting at 1 and continuing across reopens.
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` when `data` is not a `Uint8Array` (a `Buffer` is one) or is detached.
+   * @throws {@link WalError} `WAL_TOO_LARGE` when `data` is over `maxRecordSize` (`size`, `limit`).
+   * @throws {@link WalError} `WAL_CLOSED` after `close()`.
+   * @throws {@link WalError} `WAL_POISONED` after a failed write or sync (its `WAL_IO` error is the `cause`).
+   * @throws {@link WalError} `WAL_LSN_EXHAUSTED` when the LSN would pass `MAX_LSN`.
+   * @throws {@link WalError} `WAL_IO` when the OS random source fails while starting a new segment.
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
   append(data: Uint8Array): number {
-    this.#checkOpen()
+    const state = openStateOf(this)
     checkData('data', data)
-    return callNative(() => this.#native.append(data))
+    return callNative(() => state.native.append(data))
   }
 
-  /** Appends `records` as one atomic batch: after a crash, all of them or none. */
+  /**
+   * Appends `records` as one atomic batch: after a crash, all of them or none.
+   * Not durable until a `sync` (or the sync policy) covers it.
+   *
+   * @param records - One or more payloads, each 0 to `maxRecordSize` bytes; together they must fit in one segment.
+   * @returns The LSNs of the first and last record; the records in between are numbered densely.
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` when `records` is not a non-empty array of `Uint8Array`, or one is detached.
+   * @throws {@link WalError} `WAL_TOO_LARGE` when a record is over `maxRecordSize`, or the batch over a segment's capacity (`size`, `limit`).
+   * @throws {@link WalError} `WAL_CLOSED` after `close()`.
+   * @throws {@link WalError} `WAL_POISONED` after a failed write or sync (its `WAL_IO` error is the `cause`).
+   * @throws {@link WalError} `WAL_LSN_EXHAUSTED` when the last LSN would pass `MAX_LSN`.
+   * @throws {@link WalError} `WAL_IO` when the OS random source fails while starting a new segment.
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
   appendBatch(records: readonly Uint8Array[]): BatchRange {
-    this.#checkOpen()
+    const state = openStateOf(this)
     if (!Array.isArray(records) || records.length === 0) {
       throw invalidArgument('records must be a non-empty array of Uint8Array')
     }
     for (const [index, record] of records.entries()) checkData(`records[${index}]`, record)
-    return callNative(() => this.#native.appendBatch(records as Uint8Array[]))
+    return callNative(() => state.native.appendBatch(records as Uint8Array[]))
   }
 
   /**
-   * Resolves with the durable LSN once every record up to `lsn` (default:
-   * everything appended so far) is on stable storage.
+   * Requests a sync and waits until every record up to `lsn` is on stable
+   * storage. Concurrent calls share one write and sync (group commit).
+   *
+   * @param lsn - An integer from 0 to `MAX_LSN`; an LSN past the last appended one waits for the last. Default: the last appended LSN.
+   * @returns The durable LSN when it resolves: at least `lsn` (or the last appended LSN, if lower).
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` (the promise rejects) when `lsn` is not an integer from 0 to `MAX_LSN`.
+   * @throws {@link WalError} `WAL_CLOSED` when called after `close()`, or when the log closes first.
+   * @throws {@link WalError} `WAL_POISONED` when a write or sync fails, now or earlier (its `WAL_IO` error is the `cause`).
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
   sync(lsn?: number): Promise<number> {
     try {
-      this.#checkOpen()
+      const state = openStateOf(this)
       const target = lsn === undefined ? this.lastLsn : checkLsn('lsn', lsn)
       // Not settled from the durable LSN this returns, only from flush
       // reports: see `DurabilityWaiters` for why and why nothing hangs.
-      callNative(() => this.#native.requestSync(target))
-      return this.#waiters.wait(Math.min(target, this.lastLsn))
+      callNative(() => state.native.requestSync(target))
+      return state.waiters.wait(Math.min(target, this.lastLsn))
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  /** Appends `data`, then waits as the sync policy (or `options.durable`) says; resolves with its LSN. */
+  /**
+   * Appends `data` as one record, then waits as the sync policy says:
+   * `'always'` requests a sync and waits for it, `{ intervalMs }` waits for
+   * the next interval's sync, `'none'` and `{ bytes }` do not wait.
+   *
+   * @param data - The record's payload, 0 to `maxRecordSize` bytes.
+   * @param options - `durable: true` always requests a sync and waits, `false` never waits. Default: as the policy says.
+   * @returns The record's LSN.
+   * @throws {@link WalError} (the promise rejects) every code `append` throws, and when it waits, every code `sync` rejects with.
+   */
   async write(data: Uint8Array, options?: WriteOptions): Promise<number> {
+    const state = stateOf(this)
     const lsn = this.append(data)
     const durable = options?.durable
-    if (durable === true || (durable === undefined && this.#writeRequestsSync)) {
+    if (durable === true || (durable === undefined && state.writeRequestsSync)) {
       await this.sync(lsn)
-    } else if (durable === undefined && this.#writeWaits) {
-      await this.#waiters.wait(lsn)
+    } else if (durable === undefined && state.writeWaits) {
+      await state.waiters.wait(lsn)
     }
     return lsn
   }
 
   /**
-   * The durable records with LSNs from `from` (default: the first) to `to`
-   * (default and upper bound: the durable LSN when replay starts), in order.
-   * Call `await wal.sync()` first to include records appended just before.
+   * Reads the durable records with LSNs from `range.from` to `range.to`, in
+   * order, in batches read on the libuv pool. Only records durable when
+   * `replay` is called are included: `await wal.sync()` first to include
+   * records appended just before. Replays can run alongside appends and each
+   * other.
+   *
+   * @param range - Inclusive LSN bounds; see {@link ReplayRange}. Default: every durable record.
+   * @returns An async iterator of `{ lsn, data }`; `data` is a view into a batch buffer (copy it to keep it).
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` when `from` or `to` is not an integer from 0 to `MAX_LSN`.
+   * @throws {@link WalError} `WAL_CLOSED` after `close()`.
+   * @throws {@link WalError} `WAL_POISONED` after a failed write or sync.
+   * @throws {@link WalError} `WAL_CORRUPT`, `WAL_IO` (the iterator's `next()` rejects) for damage or a failed read on the way; the records before it were yielded intact.
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
-  replay(range: { from?: number; to?: number } = {}): AsyncIterable<WalRecord> {
-    this.#checkOpen()
+  replay(range: ReplayRange = {}): AsyncIterableIterator<WalRecord> {
+    const state = openStateOf(this)
     const from = range.from === undefined ? 1 : checkLsn('from', range.from)
     const to = range.to === undefined ? this.durableLsn : checkLsn('to', range.to)
-    return iterateReplay(callNative(() => this.#native.replay(from, to)))
-  }
-
-  /** LSN of the first record in the log; 0 when empty. */
-  get firstLsn(): number {
-    return callNative(() => this.#native.firstLsn)
-  }
-
-  /** LSN of the last appended record; 0 when empty. */
-  get lastLsn(): number {
-    return callNative(() => this.#native.lastLsn)
-  }
-
-  /** Highest LSN on stable storage; 0 when none. */
-  get durableLsn(): number {
-    return callNative(() => this.#native.durableLsn)
-  }
-
-  /** Counters since open. */
-  stats(): WalStats {
-    return { syncs: callNative(() => this.#native.syncCount), lastLsn: this.lastLsn, durableLsn: this.durableLsn }
-  }
-
-  /** True once `close()` was called. */
-  get closed(): boolean {
-    return this.#closing !== undefined
+    return iterateReplay(callNative(() => state.native.replay(from, to)))
   }
 
   /**
-   * Flushes and syncs what was appended, settles every pending promise and
-   * releases the lock. Idempotent: later calls return the same promise.
+   * LSN of the first record in the log; 0 when the log is empty.
+   *
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  get firstLsn(): number {
+    const { native } = stateOf(this)
+    return callNative(() => native.firstLsn)
+  }
+
+  /**
+   * LSN of the last appended record, durable or not; 0 when the log is empty.
+   *
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  get lastLsn(): number {
+    const { native } = stateOf(this)
+    return callNative(() => native.lastLsn)
+  }
+
+  /**
+   * Highest LSN on stable storage; 0 when none. Every record up to it survives a crash.
+   *
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  get durableLsn(): number {
+    const { native } = stateOf(this)
+    return callNative(() => native.durableLsn)
+  }
+
+  /**
+   * Counters since open; works after `close()` too.
+   *
+   * @returns A new object each call: data syncs issued, last and durable LSN.
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  stats(): WalStats {
+    const { native } = stateOf(this)
+    return { syncs: callNative(() => native.syncCount), lastLsn: this.lastLsn, durableLsn: this.durableLsn }
+  }
+
+  /** True once `close()` was called (even while it is still closing). */
+  get closed(): boolean {
+    return stateOf(this).closing !== undefined
+  }
+
+  /**
+   * Flushes and syncs what was appended, settles every pending promise
+   * (those not made durable reject with `WAL_CLOSED`), stops the flush
+   * thread and releases the lock. Idempotent: later calls return the same
+   * promise. The lock is released even when it rejects.
+   *
+   * @returns A promise that resolves once the log is closed.
+   * @throws {@link WalError} `WAL_POISONED` (the promise rejects) when a write or sync failed, now or earlier: records not yet durable then are lost.
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close()
-    return this.#closing
+    const state = stateOf(this)
+    state.closing ??= closeLog(state)
+    return state.closing
   }
 
-  async #close(): Promise<void> {
-    try {
-      await awaitNative(() => this.#native.close())
-    } finally {
-      // Whatever fails here, every waiter is still settled.
-      let failure: WalError | undefined
-      try {
-        this.#waiters.advance(this.#native.durableLsn)
-        this.#native.checkHealth()
-      } catch (error) {
-        failure = fromNative(error)
-      }
-      this.#waiters.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed before the record became durable'))
-    }
-  }
-
-  /** `await using wal = await Wal.open(...)` closes the log at the end of the scope. */
+  /**
+   * `await using wal = await Wal.open(...)` closes the log at the end of the scope; the same as `close()`.
+   *
+   * @returns `close()`'s promise.
+   * @throws {@link WalError} as `close()`.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }
