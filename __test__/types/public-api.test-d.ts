@@ -1,0 +1,162 @@
+/**
+ * The public surface as users compile against it, pinned: the exported
+ * names, every method's and getter's signature and return type, the shapes
+ * of the option and result types, the sync policy union (one key, never
+ * `{ intervalMs, bytes }`) and the `WalErrorCode` union. Checked by `npm run
+ * test:types` against the built declarations (dist/*.d.ts, resolved through
+ * the package's exports map) under strict nodenext settings and under the
+ * defaults of a bare `tsc --strict` (target ES5, module commonjs); a change to
+ * the surface fails the check until the pin here changes with it. Type-only:
+ * nothing here runs.
+ */
+import type * as durawal from 'durawal'
+import {
+  type BatchRange,
+  MAX_LSN,
+  type RecoveryInfo,
+  type ReplayRange,
+  type SyncPolicy,
+  Wal,
+  WalError,
+  type WalErrorCode,
+  type WalErrorDetails,
+  type WalOptions,
+  type WalRecord,
+  type WalStats,
+  type WriteOptions,
+} from 'durawal'
+import { expectTypeOf } from 'expect-type'
+
+declare const wal: Wal
+declare const dir: string
+
+// The runtime exports, all of them.
+expectTypeOf<keyof typeof durawal>().toEqualTypeOf<'MAX_LSN' | 'Wal' | 'WalError'>()
+expectTypeOf(MAX_LSN).toEqualTypeOf<number>()
+
+// Wal: created only by Wal.open.
+expectTypeOf(Wal.open).toEqualTypeOf<(dir: string, options?: WalOptions) => Promise<Wal>>()
+// @ts-expect-error the constructor is private
+new Wal()
+expectTypeOf<keyof Wal>().toEqualTypeOf<
+  | 'recovery'
+  | 'append'
+  | 'appendBatch'
+  | 'sync'
+  | 'write'
+  | 'replay'
+  | 'firstLsn'
+  | 'lastLsn'
+  | 'durableLsn'
+  | 'stats'
+  | 'closed'
+  | 'close'
+  | typeof Symbol.asyncDispose
+>()
+expectTypeOf<Wal['append']>().toEqualTypeOf<(data: Uint8Array) => number>()
+expectTypeOf<Wal['appendBatch']>().toEqualTypeOf<(records: readonly Uint8Array[]) => BatchRange>()
+expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number) => Promise<number>>()
+expectTypeOf<Wal['write']>().toEqualTypeOf<(data: Uint8Array, options?: WriteOptions) => Promise<number>>()
+expectTypeOf<Wal['replay']>().toEqualTypeOf<(range?: ReplayRange) => AsyncIterableIterator<WalRecord>>()
+expectTypeOf<Wal['stats']>().toEqualTypeOf<() => WalStats>()
+expectTypeOf<Wal['close']>().toEqualTypeOf<() => Promise<void>>()
+expectTypeOf<Wal[typeof Symbol.asyncDispose]>().toEqualTypeOf<() => Promise<void>>()
+expectTypeOf<Wal>().toExtend<AsyncDisposable>()
+expectTypeOf(wal.firstLsn).toEqualTypeOf<number>()
+expectTypeOf(wal.lastLsn).toEqualTypeOf<number>()
+expectTypeOf(wal.durableLsn).toEqualTypeOf<number>()
+expectTypeOf(wal.closed).toEqualTypeOf<boolean>()
+expectTypeOf(wal.recovery).toEqualTypeOf<RecoveryInfo>()
+// @ts-expect-error the getters are read-only
+wal.lastLsn = 1
+// @ts-expect-error recovery is read-only
+wal.recovery = { ...wal.recovery }
+
+// What replay() hands out: an async iterator that is its own iterable, of records.
+expectTypeOf(wal.replay()).toExtend<AsyncIterable<WalRecord>>()
+expectTypeOf(wal.replay()).toExtend<AsyncIterator<WalRecord>>()
+expectTypeOf(wal.replay()[Symbol.asyncIterator]()).toEqualTypeOf<AsyncIterableIterator<WalRecord>>()
+expectTypeOf(wal.replay().next()).resolves.toExtend<IteratorResult<WalRecord>>()
+expectTypeOf<WalRecord>().toEqualTypeOf<{ lsn: number; data: Buffer }>()
+expectTypeOf<ReplayRange>().toEqualTypeOf<{ from?: number; to?: number }>()
+wal.replay({ from: 1 })
+wal.replay({ to: 10 })
+// @ts-expect-error only from and to
+wal.replay({ from: 1, limit: 10 })
+
+// Results.
+expectTypeOf<BatchRange>().toEqualTypeOf<{ first: number; last: number }>()
+expectTypeOf<WalStats>().toEqualTypeOf<{ syncs: number; lastLsn: number; durableLsn: number }>()
+expectTypeOf<WriteOptions>().toEqualTypeOf<{ durable?: boolean }>()
+expectTypeOf<RecoveryInfo>().toEqualTypeOf<{
+  segments: number
+  records: number
+  truncatedBytes: number
+  truncatedReason: string | null
+  skippedRegions: number
+  skippedRecords: number
+  removedFiles: string[]
+  strayFiles: string[]
+  ioMode: 'direct' | 'buffered'
+}>()
+
+// Options.
+expectTypeOf<WalOptions>().toEqualTypeOf<{
+  sync?: SyncPolicy
+  segmentSize?: number
+  directIo?: 'auto' | boolean
+  recovery?: 'tolerate-tail' | 'absolute' | 'point-in-time' | 'skip-corrupted'
+  maxRecordSize?: number
+}>()
+expectTypeOf<SyncPolicy>().toEqualTypeOf<
+  'always' | 'none' | { intervalMs: number; bytes?: never } | { bytes: number; intervalMs?: never }
+>()
+const policies: SyncPolicy[] = ['always', 'none', { intervalMs: 5 }, { bytes: 65_536 }]
+Wal.open(dir, { sync: policies[0]!, segmentSize: 1 << 20, directIo: 'auto', recovery: 'absolute', maxRecordSize: 4096 })
+Wal.open(dir, { sync: { intervalMs: 10 } })
+Wal.open(dir, { sync: { bytes: 1 << 20 } })
+// @ts-expect-error a sync policy has one key: intervalMs or bytes, not both
+const both: SyncPolicy = { intervalMs: 5, bytes: 65_536 }
+// @ts-expect-error not both in Wal.open's options either
+Wal.open(dir, { sync: { intervalMs: 5, bytes: 65_536 } })
+// @ts-expect-error an object policy needs its key
+Wal.open(dir, { sync: {} })
+// @ts-expect-error 'interval' is the native name, not an option value
+Wal.open(dir, { sync: 'interval' })
+// @ts-expect-error unknown options do not compile
+Wal.open(dir, { segmentSizeBytes: 1 << 20 })
+// @ts-expect-error recovery modes are a closed set
+Wal.open(dir, { recovery: 'best-effort' })
+
+// Errors.
+expectTypeOf<WalErrorCode>().toEqualTypeOf<
+  | 'WAL_LOCKED'
+  | 'WAL_CLOSED'
+  | 'WAL_CORRUPT'
+  | 'WAL_IO'
+  | 'WAL_POISONED'
+  | 'WAL_TOO_LARGE'
+  | 'WAL_INVALID_ARGUMENT'
+  | 'WAL_LSN_EXHAUSTED'
+  | 'WAL_INTERNAL'
+  | 'WAL_NATIVE_MISSING'
+>()
+expectTypeOf<WalError>().toExtend<Error>()
+expectTypeOf<WalError>().toExtend<WalErrorDetails>()
+expectTypeOf<WalError['code']>().toEqualTypeOf<WalErrorCode>()
+expectTypeOf<WalError['name']>().toEqualTypeOf<'WalError'>()
+expectTypeOf<WalErrorDetails>().toEqualTypeOf<{
+  path?: string
+  offset?: number
+  syscall?: string
+  size?: number
+  limit?: number
+}>()
+expectTypeOf<ConstructorParameters<typeof WalError>>().toEqualTypeOf<
+  [code: WalErrorCode, message: string, details?: WalErrorDetails, cause?: unknown]
+>()
+// Narrowing a caught error is how users branch on codes.
+export function codeOf(error: unknown): WalErrorCode | undefined {
+  return error instanceof WalError ? error.code : undefined
+}
+export { both }
