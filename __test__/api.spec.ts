@@ -438,9 +438,9 @@ test('2000 concurrent write() calls all resolve; their LSNs are a permutation of
   assertRecords(t, await collect(reopened), byLsn, 'after reopen')
 })
 
-test('stats() counts the flusher syncs and tracks the LSNs', async (t) => {
+test('stats() counts the flusher syncs, tracks the LSNs and the bytes not yet durable', async (t) => {
   const wal = await openWal(t, tempDir(t))
-  t.deepEqual(wal.stats(), { syncs: 0, lastLsn: 0, durableLsn: 0 })
+  t.deepEqual(wal.stats(), { syncs: 0, lastLsn: 0, durableLsn: 0, bufferedBytes: 0 })
   const writes = Array.from({ length: 200 }, (_, index) => wal.write(payload(index, 100)))
   await Promise.all(writes)
   const afterWrites = wal.stats()
@@ -448,7 +448,10 @@ test('stats() counts the flusher syncs and tracks the LSNs', async (t) => {
   t.is(afterWrites.durableLsn, 200)
   t.true(afterWrites.syncs >= 1, `syncs: ${afterWrites.syncs}`)
   t.true(afterWrites.syncs <= 200, `200 writes cannot need more than 200 syncs, got ${afterWrites.syncs}`)
+  t.is(afterWrites.bufferedBytes, 0)
   wal.append(payload(200, 100))
+  t.is(wal.stats().bufferedBytes, 128, 'a 100-byte record takes 24 + 100 bytes, padded to 128')
   await wal.sync()
   t.true(wal.stats().syncs > afterWrites.syncs, 'a sync of a new record issues a new data sync')
+  t.is(wal.stats().bufferedBytes, 0)
 })

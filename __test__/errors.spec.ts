@@ -12,40 +12,12 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
-import { Wal, WalError, type WalErrorCode } from '../ts'
+import { Wal, WalError } from '../ts'
+import { assertWalError, rejectionOf, thrownBy } from './helpers/errors'
 import { fixture, runTsFixture, startNode, startTsWorker, waitForOutput } from './helpers/processes'
 import { assertRecords, collect, Oracle, openWal, payload, segmentFiles, tempDir } from './helpers/wal'
 
 const SMALL_SEGMENT = 65_536
-
-/** Asserts that `error` is a WalError with `code`, and returns it. */
-function assertWalError(t: ExecutionContext, error: unknown, code: WalErrorCode, label: string): WalError | undefined {
-  t.true(error instanceof WalError, `${label}: expected a WalError, got ${String(error)}`)
-  t.is((error as { code?: unknown } | undefined)?.code, code, `${label}: code`)
-  return error instanceof WalError ? error : undefined
-}
-
-/** The error of a synchronous call; fails the test when it does not throw. */
-function thrownBy(t: ExecutionContext, call: () => unknown, label: string): unknown {
-  try {
-    call()
-  } catch (error) {
-    return error
-  }
-  t.fail(`${label}: did not throw`)
-  return undefined
-}
-
-/** The rejection reason of `promise`; fails the test when it resolves. */
-async function rejectionOf(t: ExecutionContext, promise: Promise<unknown>, label: string): Promise<unknown> {
-  try {
-    const value = await promise
-    t.fail(`${label}: resolved with ${String(value)} instead of rejecting`)
-  } catch (error) {
-    return error
-  }
-  return undefined
-}
 
 /** The error of a replay, whether `replay()` throws at once or its iteration rejects. */
 async function replayError(t: ExecutionContext, wal: Wal, range: unknown, label: string): Promise<unknown> {

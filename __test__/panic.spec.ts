@@ -40,6 +40,7 @@ const sites = [
   'lastLsn',
   'firstLsn',
   'syncCount',
+  'bufferedBytes',
   'replay',
   'replayNext',
   'replayNext.compute',

@@ -28,6 +28,8 @@ export declare class NativeWal {
   get firstLsn(): number
   /** Number of data syncs since open. */
   get syncCount(): number
+  /** Record bytes appended and not yet durable. */
+  get bufferedBytes(): number
   /** What recovery found at open. */
   recovery(): NativeRecovery
   /** A cursor over the durable records with LSNs in `from..=to`. */
@@ -100,6 +102,8 @@ export interface NativeOptions {
   recovery: string
   /** Largest record payload in bytes. */
   maxRecordSize: number
+  /** Most bytes appended and not yet durable before appends are refused. */
+  bufferLimit?: number
 }
 
 /** What open found, as the TypeScript layer exposes it in `wal.recovery`. */

@@ -21,19 +21,13 @@
  * of what the waiters were settled to, a report is on its way.
  */
 import type { WalError } from './errors'
+import { KeepAlive } from './keepalive'
 
 interface Waiter {
   lsn: number
   resolve: (durableLsn: number) => void
   reject: (error: WalError) => void
 }
-
-/**
- * The native completion handle is weak so an idle open log never keeps the
- * process alive; while promises are pending this timer does, so that
- * `await wal.write(...)` at the top level cannot end the process early.
- */
-const KEEPALIVE_MS = 2 ** 30
 
 /**
  * Waiters settled per turn of the event loop. A settled `write()` usually
@@ -52,7 +46,7 @@ export class DurabilityWaiters {
   #reportedLsn: number
   #settling: NodeJS.Immediate | undefined
   #failure: WalError | undefined
-  #keepAlive: NodeJS.Timeout | undefined
+  readonly #keepAlive = new KeepAlive()
 
   constructor(durableLsn: number) {
     this.#durableLsn = durableLsn
@@ -69,7 +63,7 @@ export class DurabilityWaiters {
       let index = waiters.length
       while (index > 0 && waiters[index - 1]!.lsn > lsn) index--
       waiters.splice(index, 0, { lsn, resolve, reject })
-      this.#keepAlive ??= setInterval(() => {}, KEEPALIVE_MS)
+      this.#keepAlive.hold()
     })
   }
 
@@ -110,9 +104,6 @@ export class DurabilityWaiters {
   }
 
   #releaseIfIdle(): void {
-    if (this.#waiters.length === 0 && this.#keepAlive !== undefined) {
-      clearInterval(this.#keepAlive)
-      this.#keepAlive = undefined
-    }
+    if (this.#waiters.length === 0) this.#keepAlive.release()
   }
 }

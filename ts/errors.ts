@@ -15,6 +15,7 @@ import { constants } from 'node:os'
  * - `WAL_IO`: an OS call failed (`syscall`, `path`; the OS error, with its `code` such as `EIO`, as `cause`).
  * - `WAL_POISONED`: a write or sync failed earlier (that error is the `cause`); nothing more is accepted, only `close()` works.
  * - `WAL_LSN_EXHAUSTED`: the next LSN would pass `MAX_LSN` (2^53 - 1).
+ * - `WAL_BACKPRESSURE`: the append would take the bytes appended and not yet durable past `bufferLimit` (`buffered`, `size`, `limit`); nothing was appended: wait for `ready()` and retry.
  * - `WAL_INTERNAL`: a bug in durawal (a panic, caught before it reaches Node); a log that saw it is poisoned.
  * - `WAL_NATIVE_MISSING`: loading durawal (`require`/`import`) found no native binary for this platform; the message lists what was tried.
  */
@@ -27,6 +28,7 @@ export type WalErrorCode =
   | 'WAL_TOO_LARGE'
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
+  | 'WAL_BACKPRESSURE'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 
@@ -38,10 +40,12 @@ export interface WalErrorDetails {
   offset?: number
   /** The failed operation for `WAL_IO` (`write`, `fdatasync`, `open`, ...). */
   syscall?: string
-  /** Size of the refused record or batch for `WAL_TOO_LARGE`, in bytes. */
+  /** Size of the refused record or batch for `WAL_TOO_LARGE` and `WAL_BACKPRESSURE`, in bytes. */
   size?: number
   /** The limit it exceeded, in bytes. */
   limit?: number
+  /** Bytes appended and not yet durable when `WAL_BACKPRESSURE` refused an append. */
+  buffered?: number
 }
 
 /**
@@ -58,6 +62,7 @@ export class WalError extends Error implements WalErrorDetails {
   readonly syscall?: string
   readonly size?: number
   readonly limit?: number
+  readonly buffered?: number
 
   /**
    * For durawal's own use; exported so that `instanceof WalError` works and tests can build one.

@@ -53,14 +53,51 @@ export interface WalOptions {
    * Default 16,777,216 (16 MiB), or what a segment holds when that is less.
    */
   maxRecordSize?: number
+  /**
+   * High-water mark, in bytes, of records appended and not yet durable (each
+   * counted with its 24-byte header, rounded up to 8). While the log holds
+   * this much or more, `ready()` waits. An integer from 1. Default
+   * 16,777,216 (16 MiB), or one record of `maxRecordSize` when that is more.
+   */
+  maxBufferedBytes?: number
+  /**
+   * Hard cap, in bytes, on records appended and not yet durable: an append
+   * that would pass it throws `WAL_BACKPRESSURE` and appends nothing, so memory
+   * stays bounded when producers outrun the disk. An integer, at least
+   * `maxBufferedBytes`. Default 4 × `maxBufferedBytes`.
+   */
+  bufferLimit?: number
 }
+
+/** Options checked and completed, as the `Wal` and the native binding use them. */
+export interface NormalizedOptions {
+  /** What the native binding takes. */
+  native: NativeOptions
+  /** `maxBufferedBytes`, with its default. */
+  maxBufferedBytes: number
+}
+
+/** Default high-water mark of bytes appended and not yet durable. */
+const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/** The hard cap is this many times the high-water mark unless set. */
+const BUFFER_LIMIT_FACTOR = 4
+/** Bytes a record header takes; records are padded to 8 bytes. */
+const RECORD_HEADER_BYTES = 24
 
 const nativeLimits = callNative(() => binding.limits())
 
 /** Largest LSN durawal assigns: `Number.MAX_SAFE_INTEGER` (2^53 - 1); an append past it fails with `WAL_LSN_EXHAUSTED`. */
 export const MAX_LSN = nativeLimits.maxLsn
 
-const knownKeys = new Set(['sync', 'segmentSize', 'directIo', 'recovery', 'maxRecordSize'])
+const knownKeys = new Set([
+  'sync',
+  'segmentSize',
+  'directIo',
+  'recovery',
+  'maxRecordSize',
+  'maxBufferedBytes',
+  'bufferLimit',
+])
 const recoveryModes = new Set(['tolerate-tail', 'absolute', 'point-in-time', 'skip-corrupted'])
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -91,7 +128,7 @@ function syncOption(sync: unknown): Pick<NativeOptions, 'sync' | 'syncIntervalMs
 }
 
 /** Validates `options` and fills in defaults. */
-export function normalizeOptions(options: unknown): NativeOptions {
+export function normalizeOptions(options: unknown): NormalizedOptions {
   if (options === undefined) options = {}
   if (!isPlainObject(options)) throw invalidArgument('options must be an object')
   for (const key of Object.keys(options)) {
@@ -123,12 +160,29 @@ export function normalizeOptions(options: unknown): NativeOptions {
   if (typeof recovery !== 'string' || !recoveryModes.has(recovery)) {
     throw invalidArgument(`recovery must be one of ${[...recoveryModes].join(', ')}; got ${JSON.stringify(recovery)}`)
   }
+  const largestRecord = Math.ceil((RECORD_HEADER_BYTES + maxRecordSize) / 8) * 8
+  const maxBufferedBytes = integerIn(
+    'maxBufferedBytes',
+    options.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED_BYTES, largestRecord),
+    1,
+    Number.MAX_SAFE_INTEGER,
+  )
+  const bufferLimit = integerIn(
+    'bufferLimit',
+    options.bufferLimit ?? Math.max(BUFFER_LIMIT_FACTOR * maxBufferedBytes, largestRecord),
+    Math.max(maxBufferedBytes, largestRecord),
+    Number.MAX_SAFE_INTEGER,
+  )
   return {
-    ...syncOption(options.sync ?? 'always'),
-    segmentSize,
-    directIo: directIo === 'auto' ? 'auto' : directIo ? 'on' : 'off',
-    recovery,
-    maxRecordSize,
+    native: {
+      ...syncOption(options.sync ?? 'always'),
+      segmentSize,
+      directIo: directIo === 'auto' ? 'auto' : directIo ? 'on' : 'off',
+      recovery,
+      maxRecordSize,
+      bufferLimit,
+    },
+    maxBufferedBytes,
   }
 }
 

@@ -2,6 +2,7 @@
  * The `Wal` class: the public face of the log.
  */
 import type { FlushNotice, NativeWal } from '../native/binding'
+import { BufferGate } from './backpressure'
 import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { binding } from './native'
@@ -38,6 +39,8 @@ export interface WalStats {
   lastLsn: number
   /** Highest LSN on stable storage; 0 when none. */
   durableLsn: number
+  /** Bytes of records appended and not yet durable (with their headers), waiting or being written. */
+  bufferedBytes: number
 }
 
 /** Per-call options of `write`. */
@@ -91,6 +94,8 @@ interface WalState {
   readonly writeWaits: boolean
   /** `write()` requests a sync unless told otherwise (`'always'`). */
   readonly writeRequestsSync: boolean
+  /** Callers of `ready()` waiting for the buffered bytes to fall below `maxBufferedBytes`. */
+  readonly bufferGate: BufferGate
   /** `close()`'s promise, once it was called. */
   closing: Promise<void> | undefined
 }
@@ -135,6 +140,25 @@ async function closeLog(state: WalState): Promise<void> {
       failure = fromNative(error)
     }
     state.waiters.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed before the record became durable'))
+    state.bufferGate.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed while waiting for ready()'))
+  }
+}
+
+/**
+ * Tells `gate` how many bytes are buffered after a flush. It reads the live
+ * count, not one computed on the flush thread: appends made since then count
+ * too, or `ready()` would resolve above the mark. Runs in the flush notice's
+ * callback, so nothing may escape it: a failure fails the gate instead.
+ */
+function reportBuffer(native: NativeWal, gate: BufferGate): void {
+  try {
+    if (gate.report(native.bufferedBytes)) {
+      // Waiters are left above the mark: ask for another flush, since under
+      // some policies nothing else would flush what was appended meanwhile.
+      native.requestSync(native.lastLsn)
+    }
+  } catch (error) {
+    gate.fail(fromNative(error))
   }
 }
 
@@ -186,7 +210,9 @@ export class Wal {
    */
   static async open(dir: string, options?: WalOptions): Promise<Wal> {
     if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('dir must be a non-empty string')
-    const nativeOptions = normalizeOptions(options)
+    const normalized = normalizeOptions(options)
+    const nativeOptions = normalized.native
+    const bufferGate = new BufferGate(normalized.maxBufferedBytes)
     let waiters: DurabilityWaiters | undefined
     let native: NativeWal | undefined
     const onFlush = (notice: FlushNotice): void => {
@@ -196,9 +222,11 @@ export class Wal {
           native.checkHealth()
         } catch (error) {
           waiters.fail(fromNative(error))
+          bufferGate.fail(fromNative(error))
         }
       } else {
         waiters.report(notice.durableLsn)
+        reportBuffer(native, bufferGate)
       }
     }
     const opened = await awaitNative(() => binding.open(dir, nativeOptions, onFlush))
@@ -214,6 +242,7 @@ export class Wal {
           waiters,
           writeWaits: policy === 'always' || policy === 'interval',
           writeRequestsSync: policy === 'always',
+          bufferGate,
           closing: undefined,
         },
         recovery,
@@ -238,6 +267,7 @@ export class Wal {
    * @throws {@link WalError} `WAL_CLOSED` after `close()`.
    * @throws {@link WalError} `WAL_POISONED` after a failed write or sync (its `WAL_IO` error is the `cause`).
    * @throws {@link WalError} `WAL_LSN_EXHAUSTED` when the LSN would pass `MAX_LSN`.
+   * @throws {@link WalError} `WAL_BACKPRESSURE` when the record would take the bytes not yet durable past `bufferLimit` (`buffered`, `size`, `limit`); see `ready()`.
    * @throws {@link WalError} `WAL_IO` when the OS random source fails while starting a new segment.
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
@@ -258,6 +288,7 @@ export class Wal {
    * @throws {@link WalError} `WAL_CLOSED` after `close()`.
    * @throws {@link WalError} `WAL_POISONED` after a failed write or sync (its `WAL_IO` error is the `cause`).
    * @throws {@link WalError} `WAL_LSN_EXHAUSTED` when the last LSN would pass `MAX_LSN`.
+   * @throws {@link WalError} `WAL_BACKPRESSURE` when the batch would take the bytes not yet durable past `bufferLimit`; see `ready()`.
    * @throws {@link WalError} `WAL_IO` when the OS random source fails while starting a new segment.
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
@@ -289,6 +320,33 @@ export class Wal {
       // reports: see `DurabilityWaiters` for why and why nothing hangs.
       callNative(() => state.native.requestSync(target))
       return state.waiters.wait(Math.min(target, this.lastLsn))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /**
+   * Resolves when the log holds less than `maxBufferedBytes` of records
+   * appended and not yet durable: at once when it does, otherwise after the
+   * flush that brings it below (which this requests). A producer that awaits
+   * `ready()` before appending never meets `WAL_BACKPRESSURE` and keeps memory
+   * within the mark plus what it appends between two checks.
+   *
+   * @returns A promise that resolves when appending can go on.
+   * @throws {@link WalError} `WAL_CLOSED` (the promise rejects) when called after `close()`, or when the log closes first.
+   * @throws {@link WalError} `WAL_POISONED` when a write or sync fails, now or earlier (its `WAL_IO` error is the `cause`).
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  ready(): Promise<void> {
+    try {
+      const state = openStateOf(this)
+      const { native, bufferGate } = state
+      if (bufferGate.isBelow(callNative(() => native.bufferedBytes))) return Promise.resolve()
+      const waiting = bufferGate.wait()
+      // A report follows a flush; ask for one so that it comes whatever the
+      // sync policy (under 'none' nothing else may flush below 4 MiB).
+      callNative(() => native.requestSync(this.lastLsn))
+      return waiting
     } catch (error) {
       return Promise.reject(error)
     }
@@ -371,12 +429,17 @@ export class Wal {
   /**
    * Counters since open; works after `close()` too.
    *
-   * @returns A new object each call: data syncs issued, last and durable LSN.
+   * @returns A new object each call: data syncs issued, last and durable LSN, bytes appended and not yet durable.
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
   stats(): WalStats {
     const { native } = stateOf(this)
-    return { syncs: callNative(() => native.syncCount), lastLsn: this.lastLsn, durableLsn: this.durableLsn }
+    return {
+      syncs: callNative(() => native.syncCount),
+      lastLsn: this.lastLsn,
+      durableLsn: this.durableLsn,
+      bufferedBytes: callNative(() => native.bufferedBytes),
+    }
   }
 
   /** True once `close()` was called (even while it is still closing). */

@@ -43,6 +43,7 @@ expectTypeOf<keyof Wal>().toEqualTypeOf<
   | 'append'
   | 'appendBatch'
   | 'sync'
+  | 'ready'
   | 'write'
   | 'replay'
   | 'firstLsn'
@@ -56,6 +57,7 @@ expectTypeOf<keyof Wal>().toEqualTypeOf<
 expectTypeOf<Wal['append']>().toEqualTypeOf<(data: Uint8Array) => number>()
 expectTypeOf<Wal['appendBatch']>().toEqualTypeOf<(records: readonly Uint8Array[]) => BatchRange>()
 expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number) => Promise<number>>()
+expectTypeOf<Wal['ready']>().toEqualTypeOf<() => Promise<void>>()
 expectTypeOf<Wal['write']>().toEqualTypeOf<(data: Uint8Array, options?: WriteOptions) => Promise<number>>()
 expectTypeOf<Wal['replay']>().toEqualTypeOf<(range?: ReplayRange) => AsyncIterableIterator<WalRecord>>()
 expectTypeOf<Wal['stats']>().toEqualTypeOf<() => WalStats>()
@@ -86,7 +88,12 @@ wal.replay({ from: 1, limit: 10 })
 
 // Results.
 expectTypeOf<BatchRange>().toEqualTypeOf<{ first: number; last: number }>()
-expectTypeOf<WalStats>().toEqualTypeOf<{ syncs: number; lastLsn: number; durableLsn: number }>()
+expectTypeOf<WalStats>().toEqualTypeOf<{
+  syncs: number
+  lastLsn: number
+  durableLsn: number
+  bufferedBytes: number
+}>()
 expectTypeOf<WriteOptions>().toEqualTypeOf<{ durable?: boolean }>()
 expectTypeOf<RecoveryInfo>().toEqualTypeOf<{
   segments: number
@@ -107,6 +114,8 @@ expectTypeOf<WalOptions>().toEqualTypeOf<{
   directIo?: 'auto' | boolean
   recovery?: 'tolerate-tail' | 'absolute' | 'point-in-time' | 'skip-corrupted'
   maxRecordSize?: number
+  maxBufferedBytes?: number
+  bufferLimit?: number
 }>()
 expectTypeOf<SyncPolicy>().toEqualTypeOf<
   'always' | 'none' | { intervalMs: number; bytes?: never } | { bytes: number; intervalMs?: never }
@@ -138,6 +147,7 @@ expectTypeOf<WalErrorCode>().toEqualTypeOf<
   | 'WAL_TOO_LARGE'
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
+  | 'WAL_BACKPRESSURE'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 >()
@@ -151,6 +161,7 @@ expectTypeOf<WalErrorDetails>().toEqualTypeOf<{
   syscall?: string
   size?: number
   limit?: number
+  buffered?: number
 }>()
 expectTypeOf<ConstructorParameters<typeof WalError>>().toEqualTypeOf<
   [code: WalErrorCode, message: string, details?: WalErrorDetails, cause?: unknown]

@@ -39,6 +39,15 @@ fn describe(error: &Error) -> Value {
         Error::Poisoned(cause) => {
             detail.insert("cause".into(), describe(cause));
         }
+        Error::Backpressure {
+            buffered,
+            size,
+            limit,
+        } => {
+            detail.insert("buffered".into(), json!(buffered));
+            detail.insert("size".into(), json!(size));
+            detail.insert("limit".into(), json!(limit));
+        }
         Error::TooLarge { size, limit, .. } => {
             detail.insert("size".into(), json!(size));
             detail.insert("limit".into(), json!(limit));

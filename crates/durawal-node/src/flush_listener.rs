@@ -23,6 +23,16 @@ pub struct FlushNotice {
     pub failed: bool,
 }
 
+impl FlushNotice {
+    /// The notice that the log failed.
+    fn failed() -> Self {
+        Self {
+            durable_lsn: 0.0,
+            failed: true,
+        }
+    }
+}
+
 /// Set when the listener panicked: a notice was lost, so JavaScript can no
 /// longer count on one arriving for every durable LSN. `check_health` then
 /// reports the log failed, with this message.
@@ -39,23 +49,17 @@ pub fn flush_listener(on_flush: FlushCallback, failure: ListenerFailure) -> Flus
     };
     Box::new(move |event: FlushEvent| {
         let notice = match event {
-            FlushEvent::Durable(lsn) => FlushNotice {
+            FlushEvent::Durable { lsn, .. } => FlushNotice {
                 durable_lsn: lsn as f64,
                 failed: false,
             },
-            FlushEvent::Failed => FlushNotice {
-                durable_lsn: 0.0,
-                failed: true,
-            },
+            FlushEvent::Failed => FlushNotice::failed(),
         };
         if let Err(message) = send(notice) {
             // Waiters for the lost notice would wait forever: report the log
             // failed instead, so that they are rejected with the panic.
             let _ = failure.set(message);
-            let _ = send(FlushNotice {
-                durable_lsn: 0.0,
-                failed: true,
-            });
+            let _ = send(FlushNotice::failed());
         }
     })
 }

@@ -204,6 +204,12 @@ impl NativeWal {
         guarded("syncCount", || Ok(self.wal.sync_count() as f64))
     }
 
+    /// Record bytes appended and not yet durable.
+    #[napi(getter)]
+    pub fn buffered_bytes(&self) -> napi::Result<f64> {
+        guarded("bufferedBytes", || Ok(self.wal.buffered_bytes() as f64))
+    }
+
     /// What recovery found at open.
     #[napi]
     pub fn recovery(&self) -> napi::Result<NativeRecovery> {

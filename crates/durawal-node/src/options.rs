@@ -24,6 +24,8 @@ pub struct NativeOptions {
     pub recovery: String,
     /// Largest record payload in bytes.
     pub max_record_size: f64,
+    /// Most bytes appended and not yet durable before appends are refused.
+    pub buffer_limit: Option<f64>,
 }
 
 impl TryFrom<NativeOptions> for Options {
@@ -60,6 +62,7 @@ impl TryFrom<NativeOptions> for Options {
                 _ => return Err(invalid("recovery")),
             },
             max_record_size: Some(options.max_record_size as u64),
+            buffer_limit: options.buffer_limit.map(|limit| limit as u64),
         })
     }
 }

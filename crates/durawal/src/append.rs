@@ -57,6 +57,10 @@ pub struct AppendState {
     pub pending: VecDeque<Chunk>,
     /// Record bytes appended since the flusher last took the chunks.
     pub pending_bytes: u64,
+    /// Record bytes the flusher took and has not yet made durable.
+    pub in_flight_bytes: u64,
+    /// Most record bytes that may be appended and not yet durable.
+    pub buffer_limit: u64,
     /// Highest LSN that some caller asked to be made durable.
     pub requested_lsn: u64,
     /// Buffers the flusher gave back, reused to avoid reallocating.
@@ -86,6 +90,7 @@ impl AppendState {
         segment_size: u64,
         max_record_size: u64,
         max_batch_payload: u64,
+        buffer_limit: u64,
     ) -> Self {
         let mut buffer = AlignedBuffer::new();
         buffer.extend_from_slice(tail_block);
@@ -100,6 +105,8 @@ impl AppendState {
             segment,
             pending: VecDeque::from([chunk]),
             pending_bytes: 0,
+            in_flight_bytes: 0,
+            buffer_limit,
             requested_lsn: 0,
             spare_buffers: Vec::new(),
             failure: None,
@@ -178,12 +185,25 @@ impl AppendState {
         Ok((first, first + records.len() as u64 - 1))
     }
 
+    /// Record bytes appended and not yet durable.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.pending_bytes + self.in_flight_bytes
+    }
+
     fn append_record(&mut self, kind: RecordKind, lsn_count: u64, payload: &[u8]) -> Result<u64> {
         let lsn = self.next_lsn;
         if lsn + lsn_count - 1 > MAX_LSN {
             return Err(Error::LsnExhausted { max: MAX_LSN });
         }
         let size = record_size(payload.len()) as u64;
+        let buffered = self.buffered_bytes();
+        if buffered + size > self.buffer_limit {
+            return Err(Error::Backpressure {
+                buffered,
+                size,
+                limit: self.buffer_limit,
+            });
+        }
         if self.segment.sealed_at.is_some()
             || self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity
         {
@@ -299,6 +319,7 @@ impl AppendState {
             seals_segment: false,
         };
         let taken = std::mem::replace(&mut self.pending, VecDeque::from([fresh]));
+        self.in_flight_bytes += self.pending_bytes;
         self.pending_bytes = 0;
         (taken, self.last_lsn())
     }

@@ -76,6 +76,18 @@ pub enum Error {
         max: u64,
     },
 
+    /// Appending would buffer more than the buffer limit of bytes not yet
+    /// durable: the disk is not keeping up. Wait for durability and retry.
+    #[error("{buffered} bytes are appended and not yet durable; appending {size} more would pass the limit of {limit}")]
+    Backpressure {
+        /// Bytes appended and not yet durable.
+        buffered: u64,
+        /// Bytes the refused append needed.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// A bug in durawal: a thread panicked or could not be started. The log
     /// that saw it is poisoned, so nothing it holds can be acknowledged wrongly.
     #[error("internal error in durawal: {0}")]
@@ -94,6 +106,7 @@ impl Error {
             Error::TooLarge { .. } => "WAL_TOO_LARGE",
             Error::InvalidArgument(_) => "WAL_INVALID_ARGUMENT",
             Error::LsnExhausted { .. } => "WAL_LSN_EXHAUSTED",
+            Error::Backpressure { .. } => "WAL_BACKPRESSURE",
             Error::Internal(_) => "WAL_INTERNAL",
         }
     }

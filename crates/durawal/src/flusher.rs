@@ -121,8 +121,13 @@ impl Flusher {
                     // Release pairs with the Acquire loads of readers: whoever
                     // sees the new durable LSN also sees that the sync returned.
                     shared.durable_lsn.store(target, Ordering::Release);
+                    state.in_flight_bytes = 0;
+                    let buffered_bytes = state.buffered_bytes();
                     drop(state);
-                    shared.announce(FlushEvent::Durable(target));
+                    shared.announce(FlushEvent::Durable {
+                        lsn: target,
+                        buffered_bytes,
+                    });
                     state = shared.lock_state();
                 }
                 Err(error) => {

@@ -24,8 +24,9 @@ mod wal;
 
 pub use error::{panic_message, Error, Result};
 pub use options::{
-    record_capacity, DirectIo, Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_RECORD_SIZE,
-    DEFAULT_SEGMENT_SIZE, MAX_LSN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_SIZE_GRANULE,
+    record_capacity, DirectIo, Options, RecoveryMode, SyncPolicy, DEFAULT_BUFFER_LIMIT,
+    DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_LSN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
+    SEGMENT_SIZE_GRANULE,
 };
 pub use recovery::{
     inspect, FoundSeal, Inspection, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW,

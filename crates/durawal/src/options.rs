@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::format::{RECORD_HEADER_SIZE, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE};
+use crate::format::{record_size, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE};
 
 /// Smallest segment size accepted: room for the header and a few blocks of records.
 pub const MIN_SEGMENT_SIZE: u64 = 64 * 1024;
@@ -15,6 +15,8 @@ pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
 pub const DEFAULT_MAX_RECORD_SIZE: u64 = 16 << 20;
 /// Largest LSN the log assigns: 2^53 - 1, the largest integer a JavaScript number holds exactly.
 pub const MAX_LSN: u64 = (1 << 53) - 1;
+/// Default most bytes appended and not yet durable (64 MiB).
+pub const DEFAULT_BUFFER_LIMIT: u64 = 64 << 20;
 /// Segment sizes must be multiples of this (the direct-I/O block).
 pub const SEGMENT_SIZE_GRANULE: u64 = 4096;
 
@@ -70,6 +72,10 @@ pub struct Options {
     /// Largest payload of one record, in bytes; `None` for the default:
     /// 16 MiB, or the segment's record capacity when that is smaller.
     pub max_record_size: Option<u64>,
+    /// Most bytes that may be appended and not yet durable; an append past it
+    /// fails with [`Error::Backpressure`] instead of buffering without bound.
+    /// `None`: see [`Options::buffer_limit`].
+    pub buffer_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -80,6 +86,7 @@ impl Default for Options {
             direct_io: DirectIo::Auto,
             recovery: RecoveryMode::TolerateTail,
             max_record_size: None,
+            buffer_limit: None,
         }
     }
 }
@@ -107,6 +114,13 @@ impl Options {
                 self.max_record_size()
             )));
         }
+        let record_limit = record_size(self.max_record_size() as usize) as u64;
+        if self.buffer_limit() < record_limit {
+            return Err(Error::InvalidArgument(format!(
+                "the buffer limit must hold at least one record of maxRecordSize ({record_limit} bytes with its header); got {}",
+                self.buffer_limit()
+            )));
+        }
         match self.sync {
             SyncPolicy::Interval(interval)
                 if interval.is_zero() || interval > Duration::from_secs(3600) =>
@@ -127,6 +141,14 @@ impl Options {
     pub fn max_record_size(&self) -> u64 {
         self.max_record_size
             .unwrap_or(DEFAULT_MAX_RECORD_SIZE.min(record_capacity(self.segment_size)))
+    }
+
+    /// The buffer limit in effect; by default [`DEFAULT_BUFFER_LIMIT`], or
+    /// room for two records of the largest size when that is more.
+    pub fn buffer_limit(&self) -> u64 {
+        self.buffer_limit.unwrap_or_else(|| {
+            DEFAULT_BUFFER_LIMIT.max(2 * record_size(self.max_record_size() as usize) as u64)
+        })
     }
 
     /// Largest payload of one batch (count, lengths and records): a batch is

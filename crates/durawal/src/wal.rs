@@ -23,8 +23,14 @@ use crate::LOCK_FILE_NAME;
 /// What the flusher reports after each flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushEvent {
-    /// Every record up to this LSN is on stable storage.
-    Durable(u64),
+    /// Every record up to `lsn` is on stable storage; `buffered_bytes` are
+    /// appended and not yet durable (backpressure is released as it falls).
+    Durable {
+        /// The new durable LSN.
+        lsn: u64,
+        /// Record bytes appended and not yet durable, after this flush.
+        buffered_bytes: u64,
+    },
     /// A write or sync failed; the log is poisoned (see [`Wal::check_health`]).
     Failed,
 }
@@ -185,6 +191,7 @@ impl Wal {
             options.segment_size,
             options.max_record_size(),
             options.max_batch_payload(),
+            options.buffer_limit(),
         );
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -329,6 +336,11 @@ impl Wal {
     /// Whether writes bypass the page cache.
     pub fn io_mode(&self) -> IoMode {
         self.io_mode
+    }
+
+    /// Record bytes appended and not yet durable (waiting or being written).
+    pub fn buffered_bytes(&self) -> u64 {
+        self.shared.lock_state().buffered_bytes()
     }
 
     /// Number of data syncs issued since open.
