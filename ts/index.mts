@@ -10,5 +10,6 @@ export type {
   WalRecord,
   WalStats,
   WriteOptions,
+  WriteStreamOptions,
 } from './index.js'
 export { MAX_LSN, Wal, WalError } from './index.js'

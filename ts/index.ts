@@ -15,6 +15,7 @@
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
+export type { WriteStreamOptions } from './streams'
 export {
   type BatchRange,
   type RecoveryInfo,

@@ -186,6 +186,11 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
   }
 }
 
+/** Checks that `count` is an integer from 1. */
+export function checkCount(name: string, count: unknown): number {
+  return integerIn(name, count, 1, Number.MAX_SAFE_INTEGER)
+}
+
 /** Checks that `lsn` is an LSN-shaped number. */
 export function checkLsn(name: string, lsn: unknown): number {
   return integerIn(name, lsn, 0, MAX_LSN)

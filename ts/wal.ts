@@ -1,13 +1,15 @@
 /**
  * The `Wal` class: the public face of the log.
  */
+import type { Readable, Writable } from 'node:stream'
 import type { FlushNotice, NativeWal } from '../native/binding'
 import { BufferGate } from './backpressure'
 import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { binding } from './native'
-import { checkLsn, normalizeOptions, type WalOptions } from './options'
+import { checkCount, checkLsn, normalizeOptions, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
+import { createReadStream, createWriteStream, type WriteStreamOptions } from './streams'
 
 /** What `Wal.open` found and did, from `wal.recovery`. */
 export interface RecoveryInfo {
@@ -394,6 +396,38 @@ export class Wal {
     const from = range.from === undefined ? 1 : checkLsn('from', range.from)
     const to = range.to === undefined ? this.durableLsn : checkLsn('to', range.to)
     return iterateReplay(callNative(() => state.native.replay(from, to)))
+  }
+
+  /**
+   * A `Writable` (object mode) that appends each chunk as one record and calls
+   * its write callback once the record is durable, whatever the sync policy:
+   * `stream.pipeline(source, wal.createWriteStream())` gets backpressure from
+   * the disk. Chunks buffered while a sync runs are appended and synced
+   * together (group commit). Past `bufferLimit` it waits for `ready()` rather
+   * than failing. Ending the stream leaves the log open.
+   *
+   * @param options - See {@link WriteStreamOptions}.
+   * @returns The stream; it emits `'error'` with a {@link WalError} for a chunk that is not a `Uint8Array` or too large
+   * (`WAL_INVALID_ARGUMENT`, `WAL_TOO_LARGE`), after `close()` (`WAL_CLOSED`), or when a write or sync fails (`WAL_POISONED`).
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` when `options.highWaterMark` is not an integer from 1.
+   */
+  createWriteStream(options: WriteStreamOptions = {}): Writable {
+    stateOf(this)
+    if (options.highWaterMark !== undefined) checkCount('highWaterMark', options.highWaterMark)
+    return createWriteStream(this, options)
+  }
+
+  /**
+   * A `Readable` (object mode) of the durable records `{ lsn, data }` from
+   * `range.from` to `range.to`, in order: `replay(range)` as a stream. It does
+   * not follow records appended after it starts.
+   *
+   * @param range - Inclusive LSN bounds; see {@link ReplayRange}. Default: every durable record.
+   * @returns The stream; it emits `'error'` with the {@link WalError} replay's iterator rejects with.
+   * @throws {@link WalError} as `replay()` does when it starts.
+   */
+  createReadStream(range: ReplayRange = {}): Readable {
+    return createReadStream(this, range)
   }
 
   /**

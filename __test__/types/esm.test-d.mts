@@ -23,6 +23,7 @@ expectTypeOf<esm.WalOptions>().toEqualTypeOf<Cjs.WalOptions>()
 expectTypeOf<esm.WalRecord>().toEqualTypeOf<Cjs.WalRecord>()
 expectTypeOf<esm.WalStats>().toEqualTypeOf<Cjs.WalStats>()
 expectTypeOf<esm.WriteOptions>().toEqualTypeOf<Cjs.WriteOptions>()
+expectTypeOf<esm.WriteStreamOptions>().toEqualTypeOf<Cjs.WriteStreamOptions>()
 
 // Top-level await, as ES module users write it.
 const wal = await esm.Wal.open('./log')

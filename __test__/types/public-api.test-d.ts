@@ -9,6 +9,8 @@
  * the surface fails the check until the pin here changes with it. Type-only:
  * nothing here runs.
  */
+
+import type { Readable, Writable } from 'node:stream'
 import type * as durawal from 'durawal'
 import {
   type BatchRange,
@@ -24,6 +26,7 @@ import {
   type WalRecord,
   type WalStats,
   type WriteOptions,
+  type WriteStreamOptions,
 } from 'durawal'
 import { expectTypeOf } from 'expect-type'
 
@@ -45,6 +48,8 @@ expectTypeOf<keyof Wal>().toEqualTypeOf<
   | 'sync'
   | 'ready'
   | 'write'
+  | 'createWriteStream'
+  | 'createReadStream'
   | 'replay'
   | 'firstLsn'
   | 'lastLsn'
@@ -58,6 +63,9 @@ expectTypeOf<Wal['append']>().toEqualTypeOf<(data: Uint8Array) => number>()
 expectTypeOf<Wal['appendBatch']>().toEqualTypeOf<(records: readonly Uint8Array[]) => BatchRange>()
 expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number) => Promise<number>>()
 expectTypeOf<Wal['ready']>().toEqualTypeOf<() => Promise<void>>()
+expectTypeOf<Wal['createWriteStream']>().toEqualTypeOf<(options?: WriteStreamOptions) => Writable>()
+expectTypeOf<Wal['createReadStream']>().toEqualTypeOf<(range?: ReplayRange) => Readable>()
+expectTypeOf<WriteStreamOptions>().toEqualTypeOf<{ highWaterMark?: number }>()
 expectTypeOf<Wal['write']>().toEqualTypeOf<(data: Uint8Array, options?: WriteOptions) => Promise<number>>()
 expectTypeOf<Wal['replay']>().toEqualTypeOf<(range?: ReplayRange) => AsyncIterableIterator<WalRecord>>()
 expectTypeOf<Wal['stats']>().toEqualTypeOf<() => WalStats>()
