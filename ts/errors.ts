@@ -16,6 +16,7 @@ import { constants } from 'node:os'
  * - `WAL_POISONED`: a write or sync failed earlier (that error is the `cause`); nothing more is accepted, only `close()` works.
  * - `WAL_LSN_EXHAUSTED`: the next LSN would pass `MAX_LSN` (2^53 - 1).
  * - `WAL_BACKPRESSURE`: the append would take the bytes appended and not yet durable past `bufferLimit` (`buffered`, `size`, `limit`); nothing was appended: wait for `ready()` and retry.
+ * - `WAL_ABORTED`: the `signal` given to `sync`, `write` or `ready` aborted before it settled (the signal's `reason` is the `cause`); the record itself stays appended.
  * - `WAL_INTERNAL`: a bug in durawal (a panic, caught before it reaches Node); a log that saw it is poisoned.
  * - `WAL_NATIVE_MISSING`: loading durawal (`require`/`import`) found no native binary for this platform; the message lists what was tried.
  */
@@ -29,6 +30,7 @@ export type WalErrorCode =
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
   | 'WAL_BACKPRESSURE'
+  | 'WAL_ABORTED'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 

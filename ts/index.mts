@@ -4,6 +4,7 @@ export type {
   RecoveryInfo,
   ReplayRange,
   SyncPolicy,
+  WaitOptions,
   WalErrorCode,
   WalErrorDetails,
   WalOptions,

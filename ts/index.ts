@@ -12,6 +12,7 @@
 // `types` without `node` still compiles. `preserve` keeps the reference in the
 // emitted .d.ts (TypeScript 5.5 and later drop those they did not add).
 /// <reference types="node" preserve="true" />
+export type { WaitOptions } from './abort'
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'

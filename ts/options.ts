@@ -130,12 +130,7 @@ function syncOption(sync: unknown): Pick<NativeOptions, 'sync' | 'syncIntervalMs
 /** Validates `options` and fills in defaults. */
 export function normalizeOptions(options: unknown): NormalizedOptions {
   if (options === undefined) options = {}
-  if (!isPlainObject(options)) throw invalidArgument('options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!knownKeys.has(key)) {
-      throw invalidArgument(`unknown option '${key}'; known options are ${[...knownKeys].join(', ')}`)
-    }
-  }
+  checkKeys('options', options, knownKeys)
   const segmentSize = integerIn(
     'segmentSize',
     options.segmentSize ?? nativeLimits.defaultSegmentSize,
@@ -183,6 +178,21 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
       bufferLimit,
     },
     maxBufferedBytes,
+  }
+}
+
+/** Refuses a non-object `value` and any key of it that is not in `known`, naming both. */
+export function checkKeys(
+  name: string,
+  value: unknown,
+  known: Iterable<string>,
+): asserts value is Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalidArgument(`${name} must be an object`)
+  const allowed = new Set(known)
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw invalidArgument(`unknown ${name} key '${key}'; known keys are ${[...allowed].join(', ')}`)
+    }
   }
 }
 

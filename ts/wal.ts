@@ -2,12 +2,14 @@
  * The `Wal` class: the public face of the log.
  */
 import type { Readable, Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import type { FlushNotice, NativeWal } from '../native/binding'
+import { checkSignal, untilAborted, type WaitOptions } from './abort'
 import { BufferGate } from './backpressure'
 import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { binding } from './native'
-import { checkCount, checkLsn, normalizeOptions, type WalOptions } from './options'
+import { checkCount, checkKeys, checkLsn, normalizeOptions, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream, createWriteStream, type WriteStreamOptions } from './streams'
 
@@ -52,6 +54,11 @@ export interface WriteOptions {
    * `false`: resolve once appended. Default: as the sync policy says.
    */
   durable?: boolean
+  /**
+   * Aborting it rejects the write's promise with `WAL_ABORTED` if it is still
+   * waiting; the record stays appended (and becomes durable as it would have).
+   */
+  signal?: AbortSignal
 }
 
 /** LSN range of an appended batch, from `appendBatch`. */
@@ -115,6 +122,20 @@ interface WalState {
  * native append).
  */
 const states = new WeakMap<Wal, WalState>()
+
+/** Only `Wal.open` holds this, so `new Wal()` from anywhere else is refused. */
+const constructing = Symbol('Wal.open')
+
+/** `dir` as a path: a non-empty string, or a `file:` URL. */
+function checkDir(dir: unknown): string {
+  if (dir instanceof URL) {
+    if (dir.protocol !== 'file:') throw invalidArgument(`dir must be a path or a file: URL; got ${dir.href}`)
+    return fileURLToPath(dir)
+  }
+  if (typeof dir !== 'string' || dir.length === 0)
+    throw invalidArgument('dir must be a non-empty string or a file: URL')
+  return dir
+}
 
 function stateOf(wal: Wal): WalState {
   const state = states.get(wal)
@@ -190,7 +211,10 @@ export class Wal {
   /** What open found (records, segments, bytes cut and why, I/O mode). Frozen. */
   readonly recovery: RecoveryInfo
 
-  private constructor(state: WalState, recovery: RecoveryInfo) {
+  private constructor(token: typeof constructing, state: WalState, recovery: RecoveryInfo) {
+    if (token !== constructing) {
+      throw invalidArgument('a Wal cannot be constructed with new: use `await Wal.open(dir, options)`')
+    }
     states.set(this, state)
     this.recovery = recovery
   }
@@ -210,8 +234,8 @@ export class Wal {
    * @throws {@link WalError} `WAL_IO` when an OS call fails (`syscall`, `path`; the OS error as `cause`).
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
-  static async open(dir: string, options?: WalOptions): Promise<Wal> {
-    if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('dir must be a non-empty string')
+  static async open(dir: string | URL, options?: WalOptions): Promise<Wal> {
+    dir = checkDir(dir)
     const normalized = normalizeOptions(options)
     const nativeOptions = normalized.native
     const bufferGate = new BufferGate(normalized.maxBufferedBytes)
@@ -239,6 +263,7 @@ export class Wal {
       native = opened
       const policy = nativeOptions.sync
       return new Wal(
+        constructing,
         {
           native: opened,
           waiters,
@@ -314,14 +339,15 @@ export class Wal {
    * @throws {@link WalError} `WAL_POISONED` when a write or sync fails, now or earlier (its `WAL_IO` error is the `cause`).
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
-  sync(lsn?: number): Promise<number> {
+  sync(lsn?: number, options: WaitOptions = {}): Promise<number> {
     try {
       const state = openStateOf(this)
       const target = lsn === undefined ? this.lastLsn : checkLsn('lsn', lsn)
+      const signal = checkSignal(options.signal)
       // Not settled from the durable LSN this returns, only from flush
       // reports: see `DurabilityWaiters` for why and why nothing hangs.
       callNative(() => state.native.requestSync(target))
-      return state.waiters.wait(Math.min(target, this.lastLsn))
+      return untilAborted(state.waiters.wait(Math.min(target, this.lastLsn)), signal)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -339,16 +365,17 @@ export class Wal {
    * @throws {@link WalError} `WAL_POISONED` when a write or sync fails, now or earlier (its `WAL_IO` error is the `cause`).
    * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
    */
-  ready(): Promise<void> {
+  ready(options: WaitOptions = {}): Promise<void> {
     try {
       const state = openStateOf(this)
       const { native, bufferGate } = state
+      const signal = checkSignal(options.signal)
       if (bufferGate.isBelow(callNative(() => native.bufferedBytes))) return Promise.resolve()
       const waiting = bufferGate.wait()
       // A report follows a flush; ask for one so that it comes whatever the
       // sync policy (under 'none' nothing else may flush below 4 MiB).
       callNative(() => native.requestSync(this.lastLsn))
-      return waiting
+      return untilAborted(waiting, signal)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -364,14 +391,15 @@ export class Wal {
    * @returns The record's LSN.
    * @throws {@link WalError} (the promise rejects) every code `append` throws, and when it waits, every code `sync` rejects with.
    */
-  async write(data: Uint8Array, options?: WriteOptions): Promise<number> {
+  async write(data: Uint8Array, options: WriteOptions = {}): Promise<number> {
     const state = stateOf(this)
+    const signal = checkSignal(options.signal)
     const lsn = this.append(data)
-    const durable = options?.durable
+    const durable = options.durable
     if (durable === true || (durable === undefined && state.writeRequestsSync)) {
-      await this.sync(lsn)
+      await this.sync(lsn, signal === undefined ? {} : { signal })
     } else if (durable === undefined && state.writeWaits) {
-      await state.waiters.wait(lsn)
+      await untilAborted(state.waiters.wait(lsn), signal)
     }
     return lsn
   }
@@ -393,6 +421,7 @@ export class Wal {
    */
   replay(range: ReplayRange = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
+    checkKeys('range', range, ['from', 'to'])
     const from = range.from === undefined ? 1 : checkLsn('from', range.from)
     const to = range.to === undefined ? this.durableLsn : checkLsn('to', range.to)
     return iterateReplay(callNative(() => state.native.replay(from, to)))

@@ -24,6 +24,7 @@ expectTypeOf<esm.WalRecord>().toEqualTypeOf<Cjs.WalRecord>()
 expectTypeOf<esm.WalStats>().toEqualTypeOf<Cjs.WalStats>()
 expectTypeOf<esm.WriteOptions>().toEqualTypeOf<Cjs.WriteOptions>()
 expectTypeOf<esm.WriteStreamOptions>().toEqualTypeOf<Cjs.WriteStreamOptions>()
+expectTypeOf<esm.WaitOptions>().toEqualTypeOf<Cjs.WaitOptions>()
 
 // Top-level await, as ES module users write it.
 const wal = await esm.Wal.open('./log')

@@ -18,6 +18,7 @@ import {
   type RecoveryInfo,
   type ReplayRange,
   type SyncPolicy,
+  type WaitOptions,
   Wal,
   WalError,
   type WalErrorCode,
@@ -38,7 +39,7 @@ expectTypeOf<keyof typeof durawal>().toEqualTypeOf<'MAX_LSN' | 'Wal' | 'WalError
 expectTypeOf(MAX_LSN).toEqualTypeOf<number>()
 
 // Wal: created only by Wal.open.
-expectTypeOf(Wal.open).toEqualTypeOf<(dir: string, options?: WalOptions) => Promise<Wal>>()
+expectTypeOf(Wal.open).toEqualTypeOf<(dir: string | URL, options?: WalOptions) => Promise<Wal>>()
 // @ts-expect-error the constructor is private
 new Wal()
 expectTypeOf<keyof Wal>().toEqualTypeOf<
@@ -61,8 +62,9 @@ expectTypeOf<keyof Wal>().toEqualTypeOf<
 >()
 expectTypeOf<Wal['append']>().toEqualTypeOf<(data: Uint8Array) => number>()
 expectTypeOf<Wal['appendBatch']>().toEqualTypeOf<(records: readonly Uint8Array[]) => BatchRange>()
-expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number) => Promise<number>>()
-expectTypeOf<Wal['ready']>().toEqualTypeOf<() => Promise<void>>()
+expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number, options?: WaitOptions) => Promise<number>>()
+expectTypeOf<Wal['ready']>().toEqualTypeOf<(options?: WaitOptions) => Promise<void>>()
+expectTypeOf<WaitOptions>().toEqualTypeOf<{ signal?: AbortSignal }>()
 expectTypeOf<Wal['createWriteStream']>().toEqualTypeOf<(options?: WriteStreamOptions) => Writable>()
 expectTypeOf<Wal['createReadStream']>().toEqualTypeOf<(range?: ReplayRange) => Readable>()
 expectTypeOf<WriteStreamOptions>().toEqualTypeOf<{ highWaterMark?: number }>()
@@ -102,7 +104,7 @@ expectTypeOf<WalStats>().toEqualTypeOf<{
   durableLsn: number
   bufferedBytes: number
 }>()
-expectTypeOf<WriteOptions>().toEqualTypeOf<{ durable?: boolean }>()
+expectTypeOf<WriteOptions>().toEqualTypeOf<{ durable?: boolean; signal?: AbortSignal }>()
 expectTypeOf<RecoveryInfo>().toEqualTypeOf<{
   segments: number
   records: number
@@ -156,6 +158,7 @@ expectTypeOf<WalErrorCode>().toEqualTypeOf<
   | 'WAL_INVALID_ARGUMENT'
   | 'WAL_LSN_EXHAUSTED'
   | 'WAL_BACKPRESSURE'
+  | 'WAL_ABORTED'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 >()
