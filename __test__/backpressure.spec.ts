@@ -3,8 +3,9 @@
  * yet durable past `bufferLimit` throws WAL_BACKPRESSURE and appends nothing
  * (so a producer that never waits cannot grow memory without bound), while a
  * producer that awaits `ready()` before each append never meets it, whatever
- * the sync policy; `stats().bufferedBytes` counts what is not yet durable;
- * `ready()` settles on close; the options are validated.
+ * the sync policy; `'drain'` fires when the buffer falls below the mark
+ * after such pressure; `stats().bufferedBytes` counts what is not yet
+ * durable; `ready()` settles on close; the options are validated.
  */
 import test from 'ava'
 import { Wal } from '../ts/index'
@@ -115,6 +116,31 @@ test('ready() resolves under sync none even when more is appended after it asked
   t.is(await ready, undefined)
   await wal.close()
   t.is((await collect(await openWal(t, dir, options))).length, 20)
+})
+
+test("'drain' fires once the buffer falls below the mark after an append was refused at the limit (sync none)", async (t) => {
+  const wal = await openWal(t, tempDir(t), {
+    sync: 'none',
+    maxRecordSize: RECORD,
+    maxBufferedBytes: 4 * RECORD_BYTES,
+    bufferLimit: 8 * RECORD_BYTES,
+  })
+  let drains = 0
+  wal.on('drain', () => drains++)
+  let appended = 0
+  try {
+    for (; appended < 100; appended++) wal.append(payload(appended + 1, RECORD))
+  } catch (error) {
+    assertWalError(t, error, 'WAL_BACKPRESSURE', 'the append past the limit')
+  }
+  t.is(appended, 8)
+  // Nothing else flushes under 'none': the refused append asked for the flush that drains.
+  await new Promise<void>((resolve) => wal.once('drain', resolve))
+  t.is(drains, 1)
+  t.true(wal.stats().bufferedBytes < 4 * RECORD_BYTES)
+  t.is(wal.append(payload(appended + 1, RECORD)), appended + 1)
+  await wal.sync()
+  t.is(drains, 1, "'drain' fires only after pressure, not after every flush")
 })
 
 test('maxBufferedBytes and bufferLimit are validated', async (t) => {

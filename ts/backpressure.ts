@@ -1,11 +1,13 @@
 /**
  * Backpressure: callers of `wal.ready()` waiting for the bytes appended and
- * not yet durable to fall below the high-water mark (`maxBufferedBytes`).
+ * not yet durable to fall below the high-water mark (`maxBufferedBytes`),
+ * and when to say that it did (the `'drain'` event).
  *
- * The flusher reports the buffered bytes with every flush notice, so the
- * gate opens from those reports, like durability waiters, never by polling.
- * A caller that has to wait also asks for a flush (see `Wal.ready`), so a
- * report always follows, whatever the sync policy.
+ * The gate is told the buffered bytes after every flush (the `Wal` reads the
+ * live count when the flush notice arrives), so it opens from those reports,
+ * like durability waiters, never by polling. Whoever meets the pressure (a
+ * `ready()` that must wait, an append refused at the limit) also asks for a
+ * flush, so a report follows whatever the sync policy.
  */
 import type { WalError } from './errors'
 import { KeepAlive } from './keepalive'
@@ -21,6 +23,8 @@ export class BufferGate {
   #waiting: ReadyWaiter[] = []
   #failure: WalError | undefined
   readonly #keepAlive = new KeepAlive()
+  /** A producer met the pressure since the buffer was last below the mark. */
+  #pressed = false
 
   /** @param highWaterMark - `maxBufferedBytes`: below it, `ready()` resolves. */
   constructor(highWaterMark: number) {
@@ -35,21 +39,31 @@ export class BufferGate {
   /** Resolves once a flush reports the buffered bytes below the mark; rejects when the log fails or closes first. */
   wait(): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure)
+    this.#pressed = true
     this.#keepAlive.hold()
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }))
   }
 
   /**
-   * Takes a flush report: below the mark, every waiter resolves. Returns true
-   * when waiters are left (the buffer is still above the mark), so the caller
-   * asks for another flush: the bytes now buffered were appended after the
-   * flush `ready()` asked for, and under some policies nothing else flushes them.
+   * Takes a flush report. Below the mark, every waiter resolves, and
+   * `'drained'` says that a producer had met the pressure since the last time
+   * (the caller emits `'drain'`). `'waiting'` says someone still waits above
+   * the mark, so the caller asks for another flush: the bytes now buffered
+   * were appended after the flush that was asked for, and under some
+   * policies nothing else flushes them.
    */
-  report(bufferedBytes: number): boolean {
-    if (!this.isBelow(bufferedBytes)) return this.#waiting.length > 0
+  report(bufferedBytes: number): 'waiting' | 'drained' | 'idle' {
+    if (!this.isBelow(bufferedBytes)) return this.#waiting.length > 0 || this.#pressed ? 'waiting' : 'idle'
     for (const waiter of this.#waiting.splice(0)) waiter.resolve()
     this.#keepAlive.release()
-    return false
+    const drained = this.#pressed
+    this.#pressed = false
+    return drained ? 'drained' : 'idle'
+  }
+
+  /** Notes that a producer met the pressure (an append refused at the limit): the next fall below the mark drains. */
+  press(): void {
+    this.#pressed = true
   }
 
   /** Rejects every waiter, now and later, with `error`. */

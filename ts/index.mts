@@ -7,6 +7,7 @@ export type {
   WaitOptions,
   WalErrorCode,
   WalErrorDetails,
+  WalEvents,
   WalOptions,
   WalRecord,
   WalStats,

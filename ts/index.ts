@@ -22,6 +22,7 @@ export {
   type RecoveryInfo,
   type ReplayRange,
   Wal,
+  type WalEvents,
   type WalStats,
   type WriteOptions,
 } from './wal'

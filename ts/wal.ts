@@ -1,6 +1,7 @@
 /**
  * The `Wal` class: the public face of the log.
  */
+import { EventEmitter } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { FlushNotice, NativeWal } from '../native/binding'
@@ -123,6 +124,33 @@ interface WalState {
  */
 const states = new WeakMap<Wal, WalState>()
 
+/**
+ * Runs a native append. One refused at the buffer limit asks for a flush and
+ * marks the pressure, so that `'drain'` follows once the buffer falls below
+ * `maxBufferedBytes`, whatever the sync policy.
+ */
+function appendUnderPressure<T>(state: WalState, append: () => T): T {
+  try {
+    return callNative(append)
+  } catch (error) {
+    if (error instanceof WalError && error.code === 'WAL_BACKPRESSURE') {
+      state.bufferGate.press()
+      callNative(() => state.native.requestSync(state.native.lastLsn))
+    }
+    throw error
+  }
+}
+
+/** The events a `Wal` emits, with their arguments. */
+export interface WalEvents {
+  /**
+   * The bytes appended and not yet durable fell below `maxBufferedBytes` after
+   * a producer met the pressure (a `ready()` that waited, or an append refused
+   * with `WAL_BACKPRESSURE`).
+   */
+  drain: []
+}
+
 /** Only `Wal.open` holds this, so `new Wal()` from anywhere else is refused. */
 const constructing = Symbol('Wal.open')
 
@@ -173,16 +201,18 @@ async function closeLog(state: WalState): Promise<void> {
  * too, or `ready()` would resolve above the mark. Runs in the flush notice's
  * callback, so nothing may escape it: a failure fails the gate instead.
  */
-function reportBuffer(native: NativeWal, gate: BufferGate): void {
+function reportBuffer(wal: Wal, native: NativeWal, gate: BufferGate): void {
+  let outcome: ReturnType<BufferGate['report']>
   try {
-    if (gate.report(native.bufferedBytes)) {
-      // Waiters are left above the mark: ask for another flush, since under
-      // some policies nothing else would flush what was appended meanwhile.
-      native.requestSync(native.lastLsn)
-    }
+    outcome = gate.report(native.bufferedBytes)
+    // Someone still waits above the mark: ask for another flush, since under
+    // some policies nothing else would flush what was appended meanwhile.
+    if (outcome === 'waiting') native.requestSync(native.lastLsn)
   } catch (error) {
     gate.fail(fromNative(error))
+    return
   }
+  if (outcome === 'drained') wal.emit('drain')
 }
 
 declare global {
@@ -207,7 +237,7 @@ declare global {
  * what happened. Methods that return a promise never throw synchronously:
  * the promise rejects.
  */
-export class Wal {
+export class Wal extends EventEmitter<WalEvents> {
   /** What open found (records, segments, bytes cut and why, I/O mode). Frozen. */
   readonly recovery: RecoveryInfo
 
@@ -215,6 +245,7 @@ export class Wal {
     if (token !== constructing) {
       throw invalidArgument('a Wal cannot be constructed with new: use `await Wal.open(dir, options)`')
     }
+    super()
     states.set(this, state)
     this.recovery = recovery
   }
@@ -241,6 +272,7 @@ export class Wal {
     const bufferGate = new BufferGate(normalized.maxBufferedBytes)
     let waiters: DurabilityWaiters | undefined
     let native: NativeWal | undefined
+    let wal: Wal | undefined
     const onFlush = (notice: FlushNotice): void => {
       if (waiters === undefined || native === undefined) return
       if (notice.failed) {
@@ -252,7 +284,7 @@ export class Wal {
         }
       } else {
         waiters.report(notice.durableLsn)
-        reportBuffer(native, bufferGate)
+        if (wal !== undefined) reportBuffer(wal, native, bufferGate)
       }
     }
     const opened = await awaitNative(() => binding.open(dir, nativeOptions, onFlush))
@@ -262,7 +294,7 @@ export class Wal {
       waiters = new DurabilityWaiters(callNative(() => opened.durableLsn))
       native = opened
       const policy = nativeOptions.sync
-      return new Wal(
+      wal = new Wal(
         constructing,
         {
           native: opened,
@@ -274,6 +306,7 @@ export class Wal {
         },
         recovery,
       )
+      return wal
     } catch (error) {
       // The caller gets no `Wal` to close, so close the native log here:
       // left to the garbage collector it would hold the directory's lock.
@@ -301,7 +334,7 @@ export class Wal {
   append(data: Uint8Array): number {
     const state = openStateOf(this)
     checkData('data', data)
-    return callNative(() => state.native.append(data))
+    return appendUnderPressure(state, () => state.native.append(data))
   }
 
   /**
@@ -325,7 +358,7 @@ export class Wal {
       throw invalidArgument('records must be a non-empty array of Uint8Array')
     }
     for (const [index, record] of records.entries()) checkData(`records[${index}]`, record)
-    return callNative(() => state.native.appendBatch(records as Uint8Array[]))
+    return appendUnderPressure(state, () => state.native.appendBatch(records as Uint8Array[]))
   }
 
   /**

@@ -25,6 +25,7 @@ expectTypeOf<esm.WalStats>().toEqualTypeOf<Cjs.WalStats>()
 expectTypeOf<esm.WriteOptions>().toEqualTypeOf<Cjs.WriteOptions>()
 expectTypeOf<esm.WriteStreamOptions>().toEqualTypeOf<Cjs.WriteStreamOptions>()
 expectTypeOf<esm.WaitOptions>().toEqualTypeOf<Cjs.WaitOptions>()
+expectTypeOf<esm.WalEvents>().toEqualTypeOf<Cjs.WalEvents>()
 
 // Top-level await, as ES module users write it.
 const wal = await esm.Wal.open('./log')

@@ -10,6 +10,7 @@
  * nothing here runs.
  */
 
+import type { EventEmitter } from 'node:events'
 import type { Readable, Writable } from 'node:stream'
 import type * as durawal from 'durawal'
 import {
@@ -23,6 +24,7 @@ import {
   WalError,
   type WalErrorCode,
   type WalErrorDetails,
+  type WalEvents,
   type WalOptions,
   type WalRecord,
   type WalStats,
@@ -42,7 +44,10 @@ expectTypeOf(MAX_LSN).toEqualTypeOf<number>()
 expectTypeOf(Wal.open).toEqualTypeOf<(dir: string | URL, options?: WalOptions) => Promise<Wal>>()
 // @ts-expect-error the constructor is private
 new Wal()
-expectTypeOf<keyof Wal>().toEqualTypeOf<
+// A Wal is an EventEmitter ('drain'); its own members, besides the emitter's:
+expectTypeOf<Wal>().toExtend<EventEmitter<WalEvents>>()
+expectTypeOf<WalEvents>().toEqualTypeOf<{ drain: [] }>()
+expectTypeOf<Exclude<keyof Wal, keyof EventEmitter>>().toEqualTypeOf<
   | 'recovery'
   | 'append'
   | 'appendBatch'
