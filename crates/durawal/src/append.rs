@@ -16,6 +16,7 @@ use crate::format::{
 };
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
+use crate::seek_index::SeekIndex;
 
 /// Bytes destined for one segment file, in file order.
 pub struct Chunk {
@@ -28,6 +29,19 @@ pub struct Chunk {
     pub buffer: AlignedBuffer,
     /// After this chunk the segment is sealed and closed.
     pub seals_segment: bool,
+}
+
+/// The limits appends are checked against, from the options.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendLimits {
+    /// Size of segments created from now on.
+    pub segment_size: u64,
+    /// Largest payload of one record.
+    pub max_record_size: u64,
+    /// Largest payload of one batch.
+    pub max_batch_payload: u64,
+    /// Most record bytes that may be appended and not yet durable.
+    pub buffer_limit: u64,
 }
 
 /// The segment appends currently go to.
@@ -59,8 +73,6 @@ pub struct AppendState {
     pub pending_bytes: u64,
     /// Record bytes the flusher took and has not yet made durable.
     pub in_flight_bytes: u64,
-    /// Most record bytes that may be appended and not yet durable.
-    pub buffer_limit: u64,
     /// Highest LSN that some caller asked to be made durable.
     pub requested_lsn: u64,
     /// Buffers the flusher gave back, reused to avoid reallocating.
@@ -69,12 +81,10 @@ pub struct AppendState {
     pub failure: Option<Arc<Error>>,
     /// Close was requested; no more appends.
     pub closing: bool,
-    /// Size of segments created from now on.
-    pub segment_size: u64,
-    /// Largest payload of one record.
-    pub max_record_size: u64,
-    /// Largest payload of one batch.
-    pub max_batch_payload: u64,
+    /// The limits appends are checked against, fixed at open.
+    pub limits: AppendLimits,
+    /// Where records are, sparsely, so replay can start near its `from`.
+    pub seek_index: SeekIndex,
     /// Scratch space for encoding batch payloads.
     batch_scratch: Vec<u8>,
 }
@@ -87,10 +97,8 @@ impl AppendState {
         next_lsn: u64,
         segment: ActiveSegment,
         tail_block: &[u8],
-        segment_size: u64,
-        max_record_size: u64,
-        max_batch_payload: u64,
-        buffer_limit: u64,
+        limits: AppendLimits,
+        seek_index: SeekIndex,
     ) -> Self {
         let mut buffer = AlignedBuffer::new();
         buffer.extend_from_slice(tail_block);
@@ -106,14 +114,12 @@ impl AppendState {
             pending: VecDeque::from([chunk]),
             pending_bytes: 0,
             in_flight_bytes: 0,
-            buffer_limit,
+            seek_index,
             requested_lsn: 0,
             spare_buffers: Vec::new(),
             failure: None,
             closing: false,
-            segment_size,
-            max_record_size,
-            max_batch_payload,
+            limits,
             batch_scratch: Vec::new(),
         }
     }
@@ -137,11 +143,11 @@ impl AppendState {
     /// Appends one record; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
         self.check_open()?;
-        if payload.len() as u64 > self.max_record_size {
+        if payload.len() as u64 > self.limits.max_record_size {
             return Err(Error::TooLarge {
                 what: "record",
                 size: payload.len() as u64,
-                limit: self.max_record_size,
+                limit: self.limits.max_record_size,
             });
         }
         self.append_record(RecordKind::Data, 1, payload)
@@ -157,23 +163,23 @@ impl AppendState {
         }
         if let Some(record) = records
             .iter()
-            .find(|record| record.len() as u64 > self.max_record_size)
+            .find(|record| record.len() as u64 > self.limits.max_record_size)
         {
             return Err(Error::TooLarge {
                 what: "record",
                 size: record.len() as u64,
-                limit: self.max_record_size,
+                limit: self.limits.max_record_size,
             });
         }
         let payload_size = 4 + records
             .iter()
             .map(|record| 4 + record.len() as u64)
             .sum::<u64>();
-        if payload_size > self.max_batch_payload {
+        if payload_size > self.limits.max_batch_payload {
             return Err(Error::TooLarge {
                 what: "batch",
                 size: payload_size,
-                limit: self.max_batch_payload,
+                limit: self.limits.max_batch_payload,
             });
         }
         let mut scratch = std::mem::take(&mut self.batch_scratch);
@@ -197,11 +203,11 @@ impl AppendState {
         }
         let size = record_size(payload.len()) as u64;
         let buffered = self.buffered_bytes();
-        if buffered + size > self.buffer_limit {
+        if buffered + size > self.limits.buffer_limit {
             return Err(Error::Backpressure {
                 buffered,
                 size,
-                limit: self.buffer_limit,
+                limit: self.limits.buffer_limit,
             });
         }
         if self.segment.sealed_at.is_some()
@@ -220,6 +226,8 @@ impl AppendState {
             .buffer
             .extend_zeroed(size as usize - header.len() - payload.len());
         let record_crc = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
+        self.seek_index
+            .note(self.segment.header.first_lsn, lsn, self.segment.position);
         self.segment.position += size;
         self.segment.digest = chain_digest(self.segment.digest, record_crc);
         self.segment.record_count += lsn_count;
@@ -268,7 +276,7 @@ impl AppendState {
         });
         self.segment = ActiveSegment {
             header: next_header,
-            capacity: self.segment_size,
+            capacity: self.limits.segment_size,
             position: SEGMENT_HEADER_SIZE as u64,
             digest: 0,
             record_count: 0,

@@ -53,7 +53,7 @@ impl Flusher {
     /// A flusher writing to the active segment `file` at `path`.
     pub fn new(shared: Arc<Shared>, file: Box<dyn StorageFile>, path: PathBuf) -> Self {
         let mut preparer = SegmentPreparer::default();
-        let segment_size = shared.lock_state().segment_size;
+        let segment_size = shared.lock_state().limits.segment_size;
         preparer.start(
             shared.storage.clone(),
             shared.dir.clone(),

@@ -18,6 +18,7 @@ mod random;
 mod recovery;
 mod replay;
 mod scanner;
+mod seek_index;
 mod segment_files;
 pub mod storage;
 mod wal;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::format::{parse_segment_name, segment_file_name, BatchEntries, RecordKind};
 use crate::scanner::{ScanItem, SegmentScanner};
+use crate::seek_index::SeekPoint;
 use crate::storage::Storage;
 
 /// Records read in one step.
@@ -53,13 +54,16 @@ pub struct ReplayCursor {
 }
 
 impl ReplayCursor {
-    /// A cursor over the records with LSNs in `from..=to` of the log in `dir`.
+    /// A cursor over the records with LSNs in `from..=to` of the log in `dir`,
+    /// starting at `hint` (a segment's first LSN and a known record of it at
+    /// or before `from`, from the seek index) when there is one.
     pub fn new(
         storage: Arc<dyn Storage>,
         dir: &Path,
         from: u64,
         to: u64,
         skip_corrupted: bool,
+        hint: Option<(u64, SeekPoint)>,
     ) -> Result<Self> {
         let mut cursor = Self {
             storage,
@@ -86,8 +90,16 @@ impl ReplayCursor {
                 .rev()
                 .find(|&&first| first <= from)
                 .or(starts.first());
-            if let Some(&start) = start {
-                cursor.scanner = Some(cursor.open_segment(start)?);
+            if let Some(&first) = start {
+                let mut scanner = cursor.open_segment(first)?;
+                // Start near `from` when the seek index knows a record of
+                // this segment at or before it; else read from the start.
+                if let Some((segment, point)) = hint {
+                    if segment == first && point.lsn > first {
+                        scanner.jump_to(point);
+                    }
+                }
+                cursor.scanner = Some(scanner);
             }
         }
         Ok(cursor)

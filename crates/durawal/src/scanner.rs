@@ -10,6 +10,7 @@ use crate::format::{
     chain_digest, BatchEntries, HeaderCheck, RecordHeader, RecordKind, SealPayload, SegmentHeader,
     RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
 };
+use crate::seek_index::{SeekPoint, SegmentPoints};
 use crate::storage::{OpenMode, Storage, StorageFile};
 
 /// Bytes read from the file at a time.
@@ -57,6 +58,8 @@ pub struct SegmentScanner {
     /// Records were skipped, so the digest and count no longer cover the
     /// whole segment and the seal can only be checked for its LSN.
     resumed: bool,
+    /// Where the records read so far are, sparsely (for the seek index).
+    seek_points: SegmentPoints,
     window: Vec<u8>,
     window_start: u64,
     last_payload: (usize, usize),
@@ -98,13 +101,15 @@ impl SegmentScanner {
             digest: 0,
             record_count: 0,
             resumed: false,
+            seek_points: SegmentPoints::default(),
             window: Vec::new(),
             window_start: 0,
             last_payload: (0, 0),
         };
-        let header_bytes = scanner
-            .read(0, SEGMENT_HEADER_SIZE.min(file_length as usize))?
-            .to_vec();
+        // Read on its own rather than through the window: a replay that then
+        // jumps deep into the segment would otherwise read a window it skips.
+        let mut header_bytes = vec![0u8; SEGMENT_HEADER_SIZE.min(file_length as usize)];
+        scanner.read_exact_at(&mut header_bytes, 0)?;
         scanner.header = SegmentHeader::decode(&header_bytes)
             .map_err(|reason| Error::corrupt(path, 0, reason))?;
         scanner.next_lsn = scanner.header.first_lsn;
@@ -215,6 +220,7 @@ impl SegmentScanner {
                     },
                     _ => 1,
                 };
+                self.seek_points.note(header.lsn, offset);
                 self.position += header.record_size() as u64;
                 self.next_lsn += count;
                 self.record_count += count;
@@ -295,6 +301,20 @@ impl SegmentScanner {
         Ok(Some(skipped))
     }
 
+    /// Continues the scan at a record the seek index knows (`point`), rather
+    /// than reading every record before it. The digest then no longer covers
+    /// the whole segment, so a seal is checked for its LSN only.
+    pub fn jump_to(&mut self, point: SeekPoint) {
+        self.position = point.offset;
+        self.next_lsn = point.lsn;
+        self.resumed = true;
+    }
+
+    /// The seek points of the records read so far, taken out of the scanner.
+    pub fn take_seek_points(&mut self) -> SegmentPoints {
+        std::mem::take(&mut self.seek_points)
+    }
+
     /// Offset of the first non-zero byte in `[from, until)`, if any.
     pub fn next_nonzero(&mut self, from: u64, until: u64) -> Result<Option<u64>> {
         let until = until.min(self.file_length);
@@ -361,6 +381,26 @@ impl SegmentScanner {
             return Ok(Candidate::Invalid("record checksum mismatch"));
         }
         Ok(Candidate::Valid(header, range))
+    }
+
+    /// Fills `buffer` from `offset`; a file that ends first is damage.
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> Result<()> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let n = self
+                .file
+                .read_at(&mut buffer[filled..], offset + filled as u64)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            if n == 0 {
+                return Err(Error::corrupt(
+                    &self.path,
+                    offset + filled as u64,
+                    "segment file ended while being read",
+                ));
+            }
+            filled += n;
+        }
+        Ok(())
     }
 
     /// Makes `[offset, offset + length)` available in the window and returns it.

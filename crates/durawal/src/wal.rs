@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, LockResult, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
-use crate::append::{ActiveSegment, AppendState};
+use crate::append::{ActiveSegment, AppendLimits, AppendState};
 use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
 use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
@@ -188,10 +188,13 @@ impl Wal {
                 sealed_at: tail.seal.map(|found| found.offset),
             },
             &tail_block,
-            options.segment_size,
-            options.max_record_size(),
-            options.max_batch_payload(),
-            options.buffer_limit(),
+            AppendLimits {
+                segment_size: options.segment_size,
+                max_record_size: options.max_record_size(),
+                max_batch_payload: options.max_batch_payload(),
+                buffer_limit: options.buffer_limit(),
+            },
+            recovered.seek_index,
         );
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -350,14 +353,20 @@ impl Wal {
 
     /// Reads the durable records with LSNs in `from..=to`.
     pub fn replay(&self, from: u64, to: u64) -> Result<ReplayCursor> {
-        self.shared.lock_state().check_open()?;
+        let from = from.max(1);
+        let start = {
+            let state = self.shared.lock_state();
+            state.check_open()?;
+            state.seek_index.seek(from)
+        };
         let to = to.min(self.durable_lsn());
         ReplayCursor::new(
             self.shared.storage.clone(),
             &self.shared.dir,
-            from.max(1),
+            from,
             to,
             self.skip_corrupted,
+            start,
         )
     }
 

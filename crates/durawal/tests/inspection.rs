@@ -24,7 +24,8 @@ fn read_only_disk() -> InjectingStorage {
         Operation::Open {
             mode: OpenMode::Read,
             ..
-        } => None,
+        }
+        | Operation::Read { .. } => None,
         _ => Some(io::Error::from_raw_os_error(libc::EROFS)),
     })
 }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::{parse_segment_name, SealPayload, PREPARED_SEGMENT_NAME};
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
+use crate::seek_index::SeekIndex;
 use crate::storage::Storage;
 use crate::LOCK_FILE_NAME;
 
@@ -21,6 +22,8 @@ pub struct Inspection {
     pub tail: Option<RecoveredTail>,
     /// What [`super::repair`] must do, in order, before the log is appended to.
     pub repairs: Vec<Repair>,
+    /// Where the records of the kept segments are, sparsely.
+    pub seek_index: SeekIndex,
 }
 
 /// Reads the log in `dir` and decides what it holds, under the rules of
@@ -105,16 +108,18 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
 
     let first_lsn = scanners.first().map(|scanner| scanner.header().first_lsn);
     report.segments = scanners.len();
+    let mut seek_index = SeekIndex::default();
     let tail = match scanners.pop() {
-        Some(last) => Some(inspect_tail(
-            last,
-            mode,
-            seal_before_cut,
-            &mut report,
-            &mut repairs,
-        )?),
+        Some(mut last) => {
+            let tail = inspect_tail(&mut last, mode, seal_before_cut, &mut report, &mut repairs)?;
+            seek_index.insert(last.header().first_lsn, last.take_seek_points());
+            Some(tail)
+        }
         None => None,
     };
+    for scanner in &mut scanners {
+        seek_index.insert(scanner.header().first_lsn, scanner.take_seek_points());
+    }
     if let (Some(first_lsn), Some(tail)) = (first_lsn, &tail) {
         report.records = (tail.next_lsn - first_lsn).saturating_sub(report.skipped_records);
     }
@@ -123,6 +128,7 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         first_lsn,
         tail,
         repairs,
+        seek_index,
     })
 }
 
@@ -266,7 +272,7 @@ fn skip_damage(
 /// Scans the last segment to the end of its valid records and applies the
 /// recovery mode to whatever follows them.
 fn inspect_tail(
-    mut scanner: SegmentScanner,
+    scanner: &mut SegmentScanner,
     mode: RecoveryMode,
     known_seal: Option<FoundSeal>,
     report: &mut RecoveryReport,
@@ -275,7 +281,7 @@ fn inspect_tail(
     let file_length = scanner.file_length();
     let seal = match known_seal {
         Some(seal) => Some(seal),
-        None => scan_tail(&mut scanner, mode, report, repairs)?,
+        None => scan_tail(scanner, mode, report, repairs)?,
     };
     Ok(RecoveredTail {
         header: *scanner.header(),

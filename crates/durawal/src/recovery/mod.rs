@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::format::{SealPayload, SegmentHeader};
 use crate::options::RecoveryMode;
+use crate::seek_index::SeekIndex;
 use crate::storage::Storage;
 
 /// At most this many bytes are written between two syncs (see the flusher),
@@ -83,6 +84,8 @@ pub struct RecoveredLog {
     pub first_lsn: Option<u64>,
     /// Where appending resumes; `None` for a log with no segments.
     pub tail: Option<RecoveredTail>,
+    /// Where the records are, sparsely, for replay to start near its `from`.
+    pub seek_index: SeekIndex,
 }
 
 /// Recovers the log in `dir` (whose lock the caller holds): inspects it, then
@@ -94,5 +97,6 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         report: inspection.report,
         first_lsn: inspection.first_lsn,
         tail: inspection.tail,
+        seek_index: inspection.seek_index,
     })
 }

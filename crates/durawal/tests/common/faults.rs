@@ -21,6 +21,11 @@ pub enum Operation<'a> {
         offset: u64,
         length: usize,
     },
+    Read {
+        path: &'a Path,
+        offset: u64,
+        length: usize,
+    },
     Sync {
         path: &'a Path,
     },
@@ -77,6 +82,11 @@ impl StorageFile for InjectingFile {
         self.inner.write_all_at(bytes, offset)
     }
     fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.storage.check(Operation::Read {
+            path: &self.path,
+            offset,
+            length: buffer.len(),
+        })?;
         self.inner.read_at(buffer, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
