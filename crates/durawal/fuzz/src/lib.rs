@@ -13,13 +13,16 @@ use durawal::format::segment_file_name;
 use durawal::storage::{LockGuard, OpenMode, Storage, StorageFile};
 use durawal::{DirectIo, Options, RecoveryMode, Wal};
 
-/// Files by path; each file's bytes shared by its open handles.
+/// One file's bytes, shared by its open handles.
+type Bytes = Arc<Mutex<Vec<u8>>>;
+
+/// Files by path.
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
-    files: Arc<Mutex<BTreeMap<PathBuf, Arc<Mutex<Vec<u8>>>>>>,
+    files: Arc<Mutex<BTreeMap<PathBuf, Bytes>>>,
 }
 
-struct MemoryFile(Arc<Mutex<Vec<u8>>>);
+struct MemoryFile(Bytes);
 
 impl StorageFile for MemoryFile {
     fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
