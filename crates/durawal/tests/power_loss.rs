@@ -5,7 +5,9 @@
 //! sync. A workload of appends and syncs (with segment rotations) runs until
 //! the power fails at its k-th disk operation, for every k: from then on
 //! every operation fails, and what was written or renamed but not synced is
-//! lost, kept, or torn (every other 512-byte sector), in five combinations.
+//! lost, kept or torn (every other 512-byte sector) in five fixed
+//! combinations, and in random draws decided file by file and directory
+//! change by directory change: over 10,000 crash states.
 //! Recovery of that image must open and return a prefix of the appended
 //! records that holds every acknowledged one, byte-exact and dense.
 //!
@@ -43,6 +45,22 @@ enum Fate {
     /// Unsynced data is torn: every other 512-byte sector of it reached the
     /// disk, the rest kept its old bytes; unsynced names are lost.
     TornSectors,
+    /// Drawn from this seed, file by file and entry by entry: each file's
+    /// unsynced data is lost, kept, or torn at random 512-byte sectors, and
+    /// each unsynced directory change (a create, rename or removal) happened
+    /// or not.
+    Random(u64),
+}
+
+/// Fates drawn at random for each power-failure point, besides the five fixed ones.
+const RANDOM_DRAWS: u64 = 50;
+
+/// SplitMix64, for reproducible draws.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 const FATES: [Fate; 5] = [
@@ -58,9 +76,55 @@ impl Fate {
         matches!(self, Fate::KeepEntries | Fate::KeepAll)
     }
 
-    /// The bytes of `file` after the power failure.
-    fn apply(self, file: &SimFile) -> Vec<u8> {
+    /// The directory after the power failure.
+    fn entries(self, disk: &Disk) -> BTreeMap<String, usize> {
+        let Fate::Random(seed) = self else {
+            return if self.keeps_entries() {
+                disk.entries.clone()
+            } else {
+                disk.durable_entries.clone()
+            };
+        };
+        let mut entries = disk.durable_entries.clone();
+        let names: std::collections::BTreeSet<&String> = disk
+            .entries
+            .keys()
+            .chain(disk.durable_entries.keys())
+            .collect();
+        for (index, name) in names.into_iter().enumerate() {
+            let now = disk.entries.get(name);
+            if now != disk.durable_entries.get(name) && mix(seed ^ (index as u64) << 32) % 2 == 1 {
+                match now {
+                    Some(&id) => entries.insert(name.clone(), id),
+                    None => entries.remove(name),
+                };
+            }
+        }
+        entries
+    }
+
+    /// The bytes of file `id` after the power failure.
+    fn apply(self, id: usize, file: &SimFile) -> Vec<u8> {
         match self {
+            Fate::Random(seed) => {
+                let seed = mix(seed ^ (id as u64 + 1) << 40);
+                match seed % 3 {
+                    0 => file.durable.clone(),
+                    1 => file.written.clone(),
+                    _ => {
+                        let mut torn = file.written.clone();
+                        for (index, sector) in torn.chunks_mut(512).enumerate() {
+                            if mix(seed ^ index as u64) % 2 == 0 {
+                                let start = index * 512;
+                                for (offset, byte) in sector.iter_mut().enumerate() {
+                                    *byte = file.durable.get(start + offset).copied().unwrap_or(0);
+                                }
+                            }
+                        }
+                        torn
+                    }
+                }
+            }
             Fate::DropAll | Fate::KeepEntries => file.durable.clone(),
             Fate::KeepData | Fate::KeepAll => file.written.clone(),
             Fate::TornSectors => {
@@ -110,14 +174,9 @@ impl Disk {
     fn after_power_loss(&self, fate: Fate) -> Disk {
         let mut files = Vec::new();
         let mut entries = BTreeMap::new();
-        let names = if fate.keeps_entries() {
-            &self.entries
-        } else {
-            &self.durable_entries
-        };
-        for (name, &id) in names {
-            entries.insert(name.clone(), files.len());
-            let survived = fate.apply(&self.files[id]);
+        for (name, id) in fate.entries(self) {
+            entries.insert(name, files.len());
+            let survived = fate.apply(id, &self.files[id]);
             files.push(SimFile {
                 written: survived.clone(),
                 durable: survived,
@@ -248,7 +307,7 @@ impl Storage for SimStorage {
 }
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
-const RECORDS: u64 = 60;
+const RECORDS: u64 = 150;
 
 fn record(lsn: u64) -> Vec<u8> {
     // 2.5–6.5 KiB: a segment holds about a dozen, so the workload rotates.
@@ -339,19 +398,24 @@ fn check_recovery(disk: &Mutex<Disk>, fate: Fate, acknowledged: u64) -> Result<(
 }
 
 /// Every power-failure point of the workload; returns the failures found.
-fn explore(mutation: Mutation) -> (u64, Vec<String>) {
+/// With `first_only`, stops at the first failure (for the mutation check).
+fn explore(mutation: Mutation, first_only: bool) -> (u64, Vec<String>) {
     let (disk, _) = run_until_power_fails(u64::MAX, mutation);
     let total = disk.lock().unwrap().operations;
     let mut failures = Vec::new();
     let mut states = 0;
     for point in 1..=total + 1 {
         let (disk, acknowledged) = run_until_power_fails(point, mutation);
-        for fate in FATES {
+        let draws = (0..RANDOM_DRAWS).map(|draw| Fate::Random(mix(point << 16 | draw)));
+        for fate in FATES.into_iter().chain(draws) {
             states += 1;
             if let Err(failure) = check_recovery(&disk, fate, acknowledged) {
                 failures.push(format!(
                     "power lost at operation {point}, {fate:?} (acknowledged {acknowledged}): {failure}"
                 ));
+                if first_only {
+                    return (states, failures);
+                }
             }
         }
     }
@@ -360,13 +424,13 @@ fn explore(mutation: Mutation) -> (u64, Vec<String>) {
 
 #[test]
 fn every_power_failure_point_recovers_every_acknowledged_record() {
-    let (states, failures) = explore(Mutation::None);
+    let (states, failures) = explore(Mutation::None, false);
     eprintln!(
         "{states} crash states: every disk operation of the workload, {} fates each",
-        FATES.len()
+        FATES.len() as u64 + RANDOM_DRAWS
     );
     assert!(
-        states > 250,
+        states > 10_000,
         "the workload is too small to mean much: {states} crash states"
     );
     assert!(
@@ -380,14 +444,13 @@ fn every_power_failure_point_recovers_every_acknowledged_record() {
 #[test]
 fn the_harness_catches_a_dropped_data_sync_and_a_dropped_directory_sync() {
     for mutation in [Mutation::NoDataSync, Mutation::NoDirectorySync] {
-        let (_, failures) = explore(mutation);
+        let (states, failures) = explore(mutation, true);
         assert!(
             !failures.is_empty(),
             "{mutation:?}: the harness found nothing wrong"
         );
         eprintln!(
-            "{mutation:?}: {} failing points, e.g. {}",
-            failures.len(),
+            "{mutation:?}: caught after {states} crash states: {}",
             failures[0]
         );
     }
