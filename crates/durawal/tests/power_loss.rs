@@ -114,7 +114,7 @@ impl Fate {
                     _ => {
                         let mut torn = file.written.clone();
                         for (index, sector) in torn.chunks_mut(512).enumerate() {
-                            if mix(seed ^ index as u64) % 2 == 0 {
+                            if mix(seed ^ index as u64).is_multiple_of(2) {
                                 let start = index * 512;
                                 for (offset, byte) in sector.iter_mut().enumerate() {
                                     *byte = file.durable.get(start + offset).copied().unwrap_or(0);
