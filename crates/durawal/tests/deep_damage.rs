@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use durawal::{RecoveryMode, Wal, TEAR_WINDOW};
@@ -60,19 +60,66 @@ fn damages() -> Vec<(&'static str, Damage)> {
     ]
 }
 
-/// A one-segment log filled to about 95% with records of several KiB.
-fn big_log(seed: u64) -> (tempfile::TempDir, Expected) {
+/// A closed log of records of `sizes` random non-zero bytes, appended
+/// while `more` says the layout wants more.
+fn log_of(
+    seed: u64,
+    segment_size: u64,
+    sizes: (u64, u64),
+    more: impl Fn(&LayoutModel) -> bool,
+) -> (tempfile::TempDir, Expected) {
     let mut rng = Rng::from_env(seed);
     let dir = tempfile::tempdir().unwrap();
-    let mut expected = Expected::new(BIG_SEGMENT);
-    let wal = open(dir.path(), options(BIG_SEGMENT, RecoveryMode::TolerateTail));
-    while expected.layout.segments[0].end < BIG_SEGMENT * 95 / 100 {
-        let len = rng.range(3000, 9000) as usize;
+    let mut expected = Expected::new(segment_size);
+    let wal = open(
+        dir.path(),
+        options(segment_size, RecoveryMode::TolerateTail),
+    );
+    while more(&expected.layout) {
+        let len = rng.range(sizes.0, sizes.1) as usize;
         expected.append(&wal, rng.nonzero_bytes(len));
     }
     wal.close().unwrap();
+    (dir, expected)
+}
+
+/// A one-segment log filled to about 95% with records of several KiB.
+fn big_log(seed: u64) -> (tempfile::TempDir, Expected) {
+    let (dir, expected) = log_of(seed, BIG_SEGMENT, (3000, 9000), |layout| {
+        layout.segments[0].end < BIG_SEGMENT * 95 / 100
+    });
     assert_eq!(expected.layout.segments.len(), 1);
     (dir, expected)
+}
+
+/// A copy of the log in `dir` whose `segment` has `damage` done to the
+/// record `victim`; returns the copy, the damaged file, its bytes and the
+/// damaged byte range.
+fn damaged_copy(
+    dir: &Path,
+    segment: &Path,
+    victim: &PlacedRecord,
+    damage: Damage,
+) -> (tempfile::TempDir, PathBuf, Vec<u8>, (usize, usize)) {
+    let copy = copy_log(dir);
+    let path = copy.path().join(file_name(segment));
+    let mut damaged = read_file(segment);
+    let salt = segment_salt(&damaged);
+    let range = damage(
+        &mut damaged,
+        victim.offset as usize,
+        victim.payload_len as usize,
+        salt,
+    );
+    write_file(&path, &damaged);
+    (copy, path, damaged, range)
+}
+
+/// Zeroes the 24-byte header of `record` in `segment`.
+fn zero_header(segment: &Path, record: &PlacedRecord) {
+    let mut bytes = read_file(segment);
+    bytes[record.offset as usize..record.offset as usize + 24].fill(0);
+    write_file(segment, &bytes);
 }
 
 /// LSNs of the records whose bytes (header to end of payload) meet `damaged`.
@@ -148,7 +195,6 @@ fn damage_deeper_than_the_tear_window_is_refused_whatever_it_looks_like() {
     let (dir, expected) = big_log(0xdee9_0001);
     let segment = dir.path().join(expected.layout.file_name(0));
     let original = read_file(&segment);
-    let salt = segment_salt(&original);
     let records = expected.layout.records_in(0);
     // About 850 KB into the segment, as the fault hunt found it.
     let victim = records
@@ -158,16 +204,7 @@ fn damage_deeper_than_the_tear_window_is_refused_whatever_it_looks_like() {
         .clone();
     assert!(victim.offset + TEAR_WINDOW < expected.layout.segments[0].end);
     for (label, damage) in damages() {
-        let copy = copy_log(dir.path());
-        let path = copy.path().join(file_name(&segment));
-        let mut damaged = original.clone();
-        let range = damage(
-            &mut damaged,
-            victim.offset as usize,
-            victim.payload_len as usize,
-            salt,
-        );
-        write_file(&path, &damaged);
+        let (copy, path, damaged, range) = damaged_copy(dir.path(), &segment, &victim, damage);
         let damage_at = damaged
             .iter()
             .zip(&original)
@@ -205,8 +242,6 @@ fn damage_deeper_than_the_tear_window_is_refused_whatever_it_looks_like() {
 #[test]
 fn damage_within_the_tear_window_of_the_end_is_still_cut_as_a_torn_tail() {
     let (dir, expected) = big_log(0xdee9_0002);
-    let segment = dir.path().join(expected.layout.file_name(0));
-    let mut bytes = read_file(&segment);
     let end = expected.layout.segments[0].end;
     let victim = expected
         .layout
@@ -214,8 +249,7 @@ fn damage_within_the_tear_window_of_the_end_is_still_cut_as_a_torn_tail() {
         .into_iter()
         .find(|record| record.offset + TEAR_WINDOW > end)
         .unwrap();
-    bytes[victim.offset as usize..victim.offset as usize + 24].fill(0);
-    write_file(&segment, &bytes);
+    zero_header(&dir.path().join(expected.layout.file_name(0)), &victim);
     let wal = open(dir.path(), options(BIG_SEGMENT, RecoveryMode::TolerateTail));
     let report = wal.recovery().clone();
     assert_eq!(report.records, victim.first_lsn - 1, "{report:?}");
@@ -225,24 +259,12 @@ fn damage_within_the_tear_window_of_the_end_is_still_cut_as_a_torn_tail() {
 
 #[test]
 fn skip_mode_replay_walks_past_a_zeroed_header_in_the_last_segment() {
-    let mut rng = Rng::from_env(0xdee9_0003);
-    let dir = tempfile::tempdir().unwrap();
-    let mut expected = Expected::new(SMALL_SEGMENT);
-    let wal = open(
-        dir.path(),
-        options(SMALL_SEGMENT, RecoveryMode::TolerateTail),
-    );
-    for _ in 0..100 {
-        let len = rng.range(50, 300) as usize;
-        expected.append(&wal, rng.nonzero_bytes(len));
-    }
-    wal.close().unwrap();
+    let (dir, expected) = log_of(0xdee9_0003, SMALL_SEGMENT, (50, 300), |layout| {
+        layout.records.len() < 100
+    });
     assert_eq!(expected.layout.segments.len(), 1);
     let victim = expected.layout.records[10].clone();
-    let segment = dir.path().join(expected.layout.file_name(0));
-    let mut bytes = read_file(&segment);
-    bytes[victim.offset as usize..victim.offset as usize + 24].fill(0);
-    write_file(&segment, &bytes);
+    zero_header(&dir.path().join(expected.layout.file_name(0)), &victim);
     check_skip_mode_replays_what_recovery_kept(
         dir.path(),
         &expected,
@@ -254,33 +276,13 @@ fn skip_mode_replay_walks_past_a_zeroed_header_in_the_last_segment() {
 
 #[test]
 fn skip_mode_replay_walks_past_every_kind_of_damage_in_a_middle_segment() {
-    let mut rng = Rng::from_env(0xdee9_0004);
-    let dir = tempfile::tempdir().unwrap();
-    let mut expected = Expected::new(SMALL_SEGMENT);
-    let wal = open(
-        dir.path(),
-        options(SMALL_SEGMENT, RecoveryMode::TolerateTail),
-    );
-    while expected.layout.segments.len() < 3 {
-        let len = rng.range(3000, 6000) as usize;
-        expected.append(&wal, rng.nonzero_bytes(len));
-    }
-    wal.close().unwrap();
+    let (dir, expected) = log_of(0xdee9_0004, SMALL_SEGMENT, (3000, 6000), |layout| {
+        layout.segments.len() < 3
+    });
     let segment = dir.path().join(expected.layout.file_name(1));
-    let original = read_file(&segment);
-    let salt = segment_salt(&original);
     let victim = expected.layout.records_in(1)[3].clone();
     for (label, damage) in damages() {
-        let copy = copy_log(dir.path());
-        let path = copy.path().join(file_name(&segment));
-        let mut damaged = original.clone();
-        let range = damage(
-            &mut damaged,
-            victim.offset as usize,
-            victim.payload_len as usize,
-            salt,
-        );
-        write_file(&path, &damaged);
+        let (copy, _, _, range) = damaged_copy(dir.path(), &segment, &victim, damage);
         let lost = lost_lsns(&expected, 1, range);
         check_skip_mode_replays_what_recovery_kept(
             copy.path(),
@@ -294,28 +296,16 @@ fn skip_mode_replay_walks_past_every_kind_of_damage_in_a_middle_segment() {
 
 #[test]
 fn skip_mode_links_a_new_segment_to_a_damaged_sealed_last_segment() {
-    let mut rng = Rng::from_env(0xdee9_0005);
-    let dir = tempfile::tempdir().unwrap();
-    let mut expected = Expected::new(SMALL_SEGMENT);
-    let wal = open(
-        dir.path(),
-        options(SMALL_SEGMENT, RecoveryMode::TolerateTail),
-    );
-    while expected.layout.segments.len() < 3 {
-        let len = rng.range(2000, 4000) as usize;
-        expected.append(&wal, rng.nonzero_bytes(len));
-    }
-    wal.close().unwrap();
+    let (dir, mut expected) = log_of(0xdee9_0005, SMALL_SEGMENT, (2000, 4000), |layout| {
+        layout.segments.len() < 3
+    });
     // Make the sealed second segment the last one, as a crash between its
     // seal and the creation of the next segment leaves it.
     std::fs::remove_file(dir.path().join(expected.layout.file_name(2))).unwrap();
     let last_lsn = expected.layout.segments[2].first_lsn - 1;
     expected.payloads.truncate(last_lsn as usize);
-    let segment = dir.path().join(expected.layout.file_name(1));
     let victim = expected.layout.records_in(1)[2].clone();
-    let mut bytes = read_file(&segment);
-    bytes[victim.offset as usize..victim.offset as usize + 24].fill(0);
-    write_file(&segment, &bytes);
+    zero_header(&dir.path().join(expected.layout.file_name(1)), &victim);
     // Appending after the skip starts a new segment whose header must repeat
     // the seal's digest (not the digest of the records read past the skip),
     // or the next open would refuse it as not continuing the log.
