@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut index = 0u64;
     while wal.last_lsn() < 120 {
         index += 1;
-        if index % 5 == 0 {
+        if index.is_multiple_of(5) {
             let records: Vec<Vec<u8>> = (0..3).map(|k| payload(index * 10 + k)).collect();
             let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
             let (first, _) = wal.append_batch(&slices)?;
