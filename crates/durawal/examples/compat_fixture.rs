@@ -16,7 +16,9 @@ use durawal::{Options, Wal};
 fn payload(index: u64) -> Vec<u8> {
     // Sizes from 0 to 3000 bytes, so records straddle blocks and segments.
     let length = (index * 379 % 3001) as usize;
-    (0..length).map(|i| (index as usize * 31 + i) as u8).collect()
+    (0..length)
+        .map(|i| (index as usize * 31 + i) as u8)
+        .collect()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -88,6 +88,16 @@ pub enum Error {
         limit: u64,
     },
 
+    /// Records a reader still needed were removed by truncation (a reader
+    /// that fell behind retention, or one in another process).
+    #[error("records from LSN {lsn} on were removed by truncation before this reader read them ({path})")]
+    Truncated {
+        /// The first LSN the reader could not read.
+        lsn: u64,
+        /// The segment that is gone.
+        path: PathBuf,
+    },
+
     /// A bug in durawal: a thread panicked or could not be started. The log
     /// that saw it is poisoned, so nothing it holds can be acknowledged wrongly.
     #[error("internal error in durawal: {0}")]
@@ -107,6 +117,7 @@ impl Error {
             Error::InvalidArgument(_) => "WAL_INVALID_ARGUMENT",
             Error::LsnExhausted { .. } => "WAL_LSN_EXHAUSTED",
             Error::Backpressure { .. } => "WAL_BACKPRESSURE",
+            Error::Truncated { .. } => "WAL_TRUNCATED",
             Error::Internal(_) => "WAL_INTERNAL",
         }
     }

@@ -10,10 +10,11 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::aligned_buffer::AlignedBuffer;
 use crate::append::{AppendState, Chunk};
+use crate::catalogue::{self, SegmentEntry};
 use crate::error::{Error, Result};
 use crate::format::PREPARED_SEGMENT_NAME;
 use crate::options::SyncPolicy;
@@ -39,6 +40,8 @@ pub struct Flusher {
     preparer: SegmentPreparer,
     /// Size of the segments it prepares (fixed for the life of the log).
     segment_size: u64,
+    /// First LSN of the segment it writes.
+    first_lsn: u64,
     last_flush: Instant,
 }
 
@@ -53,7 +56,10 @@ impl Flusher {
     /// A flusher writing to the active segment `file` at `path`.
     pub fn new(shared: Arc<Shared>, file: Box<dyn StorageFile>, path: PathBuf) -> Self {
         let mut preparer = SegmentPreparer::default();
-        let segment_size = shared.lock_state().limits.segment_size;
+        let (segment_size, first_lsn) = {
+            let state = shared.lock_state();
+            (state.limits.segment_size, state.segment.header.first_lsn)
+        };
         preparer.start(
             shared.storage.clone(),
             shared.dir.clone(),
@@ -66,6 +72,7 @@ impl Flusher {
             path,
             preparer,
             segment_size,
+            first_lsn,
             last_flush: Instant::now(),
         }
     }
@@ -207,6 +214,15 @@ impl Flusher {
                 unsynced = 0;
                 let shared = &self.shared;
                 self.path = install_segment(&*shared.storage, &shared.dir, header.first_lsn)?;
+                self.first_lsn = header.first_lsn;
+                catalogue::lock(&shared.catalogue).installed(
+                    header.first_lsn,
+                    SegmentEntry {
+                        path: self.path.clone(),
+                        bytes: self.segment_size,
+                        sealed_at: None,
+                    },
+                );
                 self.preparer.start(
                     shared.storage.clone(),
                     shared.dir.clone(),
@@ -219,6 +235,7 @@ impl Flusher {
                 // one can appear under its name.
                 self.sync()?;
                 unsynced = 0;
+                catalogue::lock(&self.shared.catalogue).sealed(self.first_lsn, SystemTime::now());
             }
             buffers.push(chunk.buffer);
         }

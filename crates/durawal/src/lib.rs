@@ -10,6 +10,8 @@
 
 mod aligned_buffer;
 mod append;
+mod catalogue;
+mod control_files;
 mod error;
 mod flusher;
 pub mod format;

@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::catalogue::Pin;
 use crate::error::{Error, Result};
-use crate::format::{parse_segment_name, segment_file_name, BatchEntries, RecordKind};
+use crate::format::{segment_file_name, BatchEntries, RecordKind};
 use crate::scanner::{ScanItem, SegmentScanner};
 use crate::seek_index::SeekPoint;
-use crate::storage::Storage;
+use crate::storage::{OpenMode, Storage};
 
 /// Records read in one step.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,39 +52,37 @@ pub struct ReplayCursor {
     from: u64,
     to: u64,
     skip_corrupted: bool,
+    /// Keeps truncation away from the segments still to be read.
+    pin: Option<Pin>,
 }
 
 impl ReplayCursor {
     /// A cursor over the records with LSNs in `from..=to` of the log in `dir`,
-    /// starting at `hint` (a segment's first LSN and a known record of it at
-    /// or before `from`, from the seek index) when there is one.
+    /// whose segments start at `segment_starts` (in order), starting at
+    /// `hint` (a segment's first LSN and a known record of it at or before
+    /// `from`, from the seek index) when there is one. `pin`, when given,
+    /// is moved forward as the cursor leaves segments behind.
     pub fn new(
         storage: Arc<dyn Storage>,
         dir: &Path,
-        from: u64,
-        to: u64,
+        range: (u64, u64),
+        segment_starts: Vec<u64>,
         skip_corrupted: bool,
         hint: Option<(u64, SeekPoint)>,
+        pin: Option<Pin>,
     ) -> Result<Self> {
+        let (from, to) = range;
         let mut cursor = Self {
             storage,
             dir: dir.to_owned(),
             scanner: None,
-            segment_starts: Vec::new(),
+            segment_starts,
             from,
             to,
             skip_corrupted,
+            pin,
         };
         if from <= to {
-            let names = cursor
-                .storage
-                .list_dir(dir)
-                .map_err(|e| Error::io("readdir", dir, e))?;
-            cursor.segment_starts = names
-                .iter()
-                .filter_map(|name| parse_segment_name(name))
-                .collect();
-            cursor.segment_starts.sort_unstable();
             let starts = &cursor.segment_starts;
             let start = starts
                 .iter()
@@ -105,9 +104,22 @@ impl ReplayCursor {
         Ok(cursor)
     }
 
-    fn open_segment(&self, first_lsn: u64) -> Result<SegmentScanner> {
+    /// Opens the segment starting at `first_lsn`; one that is gone was
+    /// removed by truncation (by retention that stopped waiting for this
+    /// reader, or by the writer of a log read from another process).
+    fn open_segment(&mut self, first_lsn: u64) -> Result<SegmentScanner> {
+        if let Some(pin) = &mut self.pin {
+            pin.advance(first_lsn);
+        }
         let path = self.dir.join(segment_file_name(first_lsn));
-        SegmentScanner::open(&*self.storage, &path)
+        match self.storage.open(&path, OpenMode::Read, false) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(Error::Truncated {
+                lsn: first_lsn.max(self.from),
+                path,
+            }),
+            Err(error) => Err(Error::open_failed(&path, error)),
+            Ok(file) => SegmentScanner::read_header(file, &path),
+        }
     }
 
     /// Skip-corrupted mode: leaves a segment that ends without a seal for the
@@ -175,14 +187,16 @@ impl ReplayCursor {
                         None
                     };
                 }
-                ScanItem::End { offset } | ScanItem::Damage { offset, .. }
+                ScanItem::End { offset }
+                | ScanItem::Stop { offset }
+                | ScanItem::Damage { offset, .. }
                     if self.skip_corrupted =>
                 {
                     if scanner.skip_damage(offset)?.is_none() {
                         self.skip_to_next_segment()?;
                     }
                 }
-                ScanItem::End { offset } => {
+                ScanItem::End { offset } | ScanItem::Stop { offset } => {
                     return Err(Error::corrupt(
                         scanner.path(),
                         offset,

@@ -36,6 +36,12 @@ pub enum ScanItem {
         /// Where the next record would go.
         offset: u64,
     },
+    /// The next record carries an LSN past the limit set by
+    /// [`SegmentScanner::stop_after`]; nothing was read past `offset`.
+    Stop {
+        /// Where that record starts.
+        offset: u64,
+    },
     /// Bytes that are not the next valid record of this segment.
     Damage {
         /// Where the damage starts.
@@ -63,24 +69,21 @@ pub struct SegmentScanner {
     window: Vec<u8>,
     window_start: u64,
     last_payload: (usize, usize),
+    /// Records with a (first) LSN above this are not read: see [`Self::stop_after`].
+    last_wanted_lsn: u64,
 }
 
 impl SegmentScanner {
-    /// Opens `path` read-only, dropping cached pages first so that what is
-    /// read is what the disk holds, and checks the segment header.
-    pub fn open(storage: &dyn Storage, path: &Path) -> Result<Self> {
-        Self::read_header(Self::open_file(storage, path)?, path)
-    }
-
-    /// The first half of [`Self::open`]: opening the file, which fails for a
-    /// misplaced entry (not a regular file) rather than for damage.
+    /// Opens `path` read-only: this fails for a misplaced entry (not a
+    /// regular file) rather than for damage, which [`Self::read_header`] finds.
     pub fn open_file(storage: &dyn Storage, path: &Path) -> Result<Box<dyn StorageFile>> {
         storage
             .open(path, OpenMode::Read, false)
             .map_err(|e| Error::open_failed(path, e))
     }
 
-    /// The second half of [`Self::open`]: checking the header of `file`.
+    /// Checks the header of `file`, dropping cached pages first so that what
+    /// is read is what the disk holds.
     pub fn read_header(file: Box<dyn StorageFile>, path: &Path) -> Result<Self> {
         file.drop_cache()
             .map_err(|e| Error::io("posix_fadvise", path, e))?;
@@ -105,6 +108,7 @@ impl SegmentScanner {
             window: Vec::new(),
             window_start: 0,
             last_payload: (0, 0),
+            last_wanted_lsn: u64::MAX,
         };
         // Read on its own rather than through the window: a replay that then
         // jumps deep into the segment would otherwise read a window it skips.
@@ -149,6 +153,13 @@ impl SegmentScanner {
     /// Logical records read so far.
     pub fn record_count(&self) -> u64 {
         self.record_count
+    }
+
+    /// Makes the scan end with [`ScanItem::Stop`] at the first record whose
+    /// (first) LSN is above `lsn`: where an interrupted `truncateAfter(lsn)`
+    /// cuts the log.
+    pub fn stop_after(&mut self, lsn: u64) {
+        self.last_wanted_lsn = lsn;
     }
 
     /// The payload of the record last returned by [`Self::next_item`].
@@ -199,6 +210,9 @@ impl SegmentScanner {
                 }
             }
             RecordKind::Data | RecordKind::Batch => {
+                if header.lsn > self.last_wanted_lsn {
+                    return Ok(ScanItem::Stop { offset });
+                }
                 if header.lsn != self.next_lsn {
                     return Ok(ScanItem::Damage {
                         offset,

@@ -9,9 +9,11 @@ use std::thread::JoinHandle;
 
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendLimits, AppendState};
+use crate::catalogue::{self, Pin, SegmentCatalogue, SegmentEntry, SharedCatalogue};
+use crate::control_files::write_control;
 use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
-use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
+use crate::format::{ControlKind, ControlRecord, SegmentHeader, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
@@ -58,6 +60,8 @@ pub struct Shared {
     pub(crate) durable_lsn: AtomicU64,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) dir: PathBuf,
+    /// The segment files and the readers' pins.
+    pub(crate) catalogue: SharedCatalogue,
     pub(crate) policy: SyncPolicy,
     pub(crate) direct: bool,
     syncs: AtomicU64,
@@ -92,12 +96,17 @@ impl Shared {
     }
 
     /// Marks the log failed (unless it already is) and tells every waiter.
-    /// Used when the flush thread dies, so nobody waits for it forever.
-    pub(crate) fn fail_and_announce(&self, error: Error) {
-        self.lock_state()
+    /// Used when the flush thread dies, so nobody waits for it forever, and
+    /// when truncation fails halfway. Returns the error that poisons the log
+    /// (the first one), as callers see it from then on.
+    pub(crate) fn fail_and_announce(&self, error: Error) -> Error {
+        let failure = self
+            .lock_state()
             .failure
-            .get_or_insert_with(|| Arc::new(error));
+            .get_or_insert_with(|| Arc::new(error))
+            .clone();
         self.announce(FlushEvent::Failed);
+        Error::Poisoned(failure)
     }
 
     /// Wakes blocked [`Wal::sync`] callers and calls the listener. Called
@@ -130,8 +139,9 @@ pub struct Wal {
     lock: Mutex<Option<LockGuard>>,
     report: RecoveryReport,
     io_mode: IoMode,
-    first_lsn: u64,
     skip_corrupted: bool,
+    /// Serializes the operations that remove records (truncation, retention).
+    maintenance: Mutex<()>,
 }
 
 impl Wal {
@@ -161,14 +171,25 @@ impl Wal {
         })?;
         let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
         let recovered = recover(&*storage, dir, options.recovery)?;
-        let first_lsn = recovered.first_lsn.unwrap_or(1);
+        let mut catalogue = SegmentCatalogue::new(recovered.segments);
 
         // A sealed last segment stays as it is: the next segment is created
         // by the first append that needs it, so a log on a full disk still
         // opens and replays (only that append's sync fails, with ENOSPC).
         let tail = match recovered.tail {
             Some(tail) => tail,
-            None => start_first_segment(&*storage, dir, options.segment_size, direct)?,
+            None => {
+                let tail = start_first_segment(&*storage, dir, options.segment_size, direct)?;
+                catalogue.installed(
+                    tail.header.first_lsn,
+                    SegmentEntry {
+                        path: tail.path.clone(),
+                        bytes: tail.capacity,
+                        sealed_at: None,
+                    },
+                );
+                tail
+            }
         };
         let file = storage
             .open(&tail.path, OpenMode::ReadWrite, direct)
@@ -203,6 +224,7 @@ impl Wal {
             durable_lsn: AtomicU64::new(tail.next_lsn - 1),
             storage,
             dir: dir.to_owned(),
+            catalogue: Arc::new(Mutex::new(catalogue)),
             policy: options.sync,
             direct,
             syncs: AtomicU64::new(0),
@@ -233,8 +255,8 @@ impl Wal {
             } else {
                 IoMode::Buffered
             },
-            first_lsn,
             skip_corrupted: options.recovery == crate::options::RecoveryMode::SkipCorrupted,
+            maintenance: Mutex::new(()),
         })
     }
 
@@ -324,11 +346,81 @@ impl Wal {
 
     /// LSN of the first record in the log (0 when the log is empty).
     pub fn first_lsn(&self) -> u64 {
-        if self.last_lsn() >= self.first_lsn {
-            self.first_lsn
+        let first = catalogue::lock(&self.shared.catalogue)
+            .first_lsn()
+            .unwrap_or(1);
+        if self.last_lsn() >= first {
+            first
         } else {
             0
         }
+    }
+
+    /// Number of segment files and their total size in bytes.
+    pub fn segment_usage(&self) -> (usize, u64) {
+        let catalogue = catalogue::lock(&self.shared.catalogue);
+        (catalogue.len(), catalogue.total_bytes())
+    }
+
+    /// Removes the segments all of whose records have LSNs below `lsn`, as
+    /// far as that is safe: only durable records, never the segment appends
+    /// go to, never a segment an open replay still reads. Returns the first
+    /// LSN of the log afterwards (0 when it is empty).
+    ///
+    /// `HEAD` is replaced first, so that a crash at any point leaves either
+    /// the old log or the new one: recovery removes the segments before the
+    /// one `HEAD` names. A failure poisons the log like a failed write.
+    pub fn truncate_before(&self, lsn: u64) -> Result<u64> {
+        let _maintenance = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let log_id = {
+            let state = self.shared.lock_state();
+            state.check_open()?;
+            state.segment.header.log_id
+        };
+        let bound = lsn.min(self.durable_lsn() + 1);
+        let (doomed, new_first) = {
+            let catalogue = catalogue::lock(&self.shared.catalogue);
+            let bound = catalogue.lowest_pin().map_or(bound, |pin| pin.min(bound));
+            catalogue.wholly_below(bound)
+        };
+        let (Some(new_first), false) = (new_first, doomed.is_empty()) else {
+            return Ok(self.first_lsn());
+        };
+        self.remove_head(log_id, new_first, &doomed)
+            .map_err(|error| self.shared.fail_and_announce(error))?;
+        Ok(self.first_lsn())
+    }
+
+    /// The disk work of [`Self::truncate_before`]: the new `HEAD`, then the
+    /// removals, then one directory sync.
+    fn remove_head(
+        &self,
+        log_id: [u8; 16],
+        new_first: u64,
+        doomed: &[(u64, PathBuf)],
+    ) -> Result<()> {
+        let storage = &*self.shared.storage;
+        let dir = &self.shared.dir;
+        let head = ControlRecord {
+            kind: ControlKind::Head,
+            log_id,
+            lsn: new_first,
+        };
+        write_control(storage, dir, &head)?;
+        for (first, path) in doomed {
+            // Forgotten first, so that no new replay starts in it.
+            catalogue::lock(&self.shared.catalogue).removed(*first);
+            self.shared.lock_state().seek_index.forget(*first);
+            storage
+                .remove_file(path)
+                .map_err(|e| Error::io("unlink", path, e))?;
+        }
+        storage
+            .sync_dir(dir)
+            .map_err(|e| Error::io("fsync", dir, e))
     }
 
     /// What recovery found at open.
@@ -360,13 +452,21 @@ impl Wal {
             state.seek_index.seek(from)
         };
         let to = to.min(self.durable_lsn());
+        // Pinned before the segments are listed, so that truncation cannot
+        // remove one between the listing and the first read.
+        let pin = Pin::new(self.shared.catalogue.clone(), from);
+        let segment_starts = catalogue::lock(&self.shared.catalogue)
+            .segments()
+            .map(|(first, _)| first)
+            .collect();
         ReplayCursor::new(
             self.shared.storage.clone(),
             &self.shared.dir,
-            from,
-            to,
+            (from, to),
+            segment_starts,
             self.skip_corrupted,
             start,
+            Some(pin),
         )
     }
 

@@ -93,6 +93,9 @@ impl Storage for FaultyStorage {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         OsStorage.sync_dir(dir)
     }
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        OsStorage.modified(path)
+    }
     fn lock(&self, path: &Path) -> io::Result<LockGuard> {
         OsStorage.lock(path)
     }

@@ -301,6 +301,10 @@ impl Storage for SimStorage {
         }
         Ok(())
     }
+    fn modified(&self, _path: &Path) -> io::Result<std::time::SystemTime> {
+        // The simulated disk keeps no times.
+        Ok(std::time::SystemTime::UNIX_EPOCH)
+    }
     fn lock(&self, _path: &Path) -> io::Result<LockGuard> {
         Ok(Box::new(()))
     }

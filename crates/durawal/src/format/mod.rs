@@ -5,11 +5,13 @@
 //! record header marks the end of the written part.
 
 mod checksum;
+mod control_record;
 mod record;
 mod segment_header;
 mod segment_name;
 
 pub use checksum::{chain_digest, masked_crc};
+pub use control_record::{ControlKind, ControlRecord, CONTROL_RECORD_SIZE};
 pub use record::{
     encode_batch_payload, record_size, BatchEntries, HeaderCheck, RecordHeader, RecordKind,
     SealPayload, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE,

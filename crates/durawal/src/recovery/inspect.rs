@@ -4,8 +4,12 @@
 use std::path::Path;
 
 use super::{FoundSeal, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW};
+use crate::catalogue::SegmentEntry;
+use crate::control_files::read_control;
 use crate::error::{Error, Result};
-use crate::format::{parse_segment_name, SealPayload, PREPARED_SEGMENT_NAME};
+use crate::format::{
+    parse_segment_name, ControlKind, ControlRecord, SealPayload, PREPARED_SEGMENT_NAME,
+};
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
 use crate::seek_index::SeekIndex;
@@ -24,6 +28,8 @@ pub struct Inspection {
     pub repairs: Vec<Repair>,
     /// Where the records of the kept segments are, sparsely.
     pub seek_index: SeekIndex,
+    /// The kept segments by first LSN.
+    pub segments: Vec<(u64, SegmentEntry)>,
 }
 
 /// Reads the log in `dir` and decides what it holds, under the rules of
@@ -34,19 +40,40 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     let names = storage
         .list_dir(dir)
         .map_err(|e| Error::io("readdir", dir, e))?;
+    let head = read_control(storage, dir, ControlKind::Head)?;
+    let cut = read_control(storage, dir, ControlKind::Cut)?;
     let mut segment_paths = Vec::new();
     for name in names {
         if let Some(first_lsn) = parse_segment_name(&name) {
             segment_paths.push((first_lsn, dir.join(&name)));
-        } else if name == PREPARED_SEGMENT_NAME {
-            // A zero-filled file that never became a segment: nothing of the log is in it.
-            repairs.push(Repair::RemoveFile(dir.join(&name)));
-            report.removed_files.push(name);
-        } else if name != LOCK_FILE_NAME {
+        } else if is_unfinished_file(&name) {
+            // A file that never became a segment or a control file: nothing
+            // of the log is in it.
+            plan_removal(dir.join(&name), &mut repairs, &mut report);
+        } else if !is_log_file(&name) {
             report.stray_files.push(name);
         }
     }
     segment_paths.sort();
+    // Segments before the one HEAD names, and after the cut an unfinished
+    // truncateAfter asked for, are what those interrupted operations had
+    // not removed yet; recovery finishes them. The first segment stays even
+    // when the cut empties it, so that the log keeps its place.
+    if let Some(head) = &head {
+        let below = segment_paths.partition_point(|(first, _)| *first < head.lsn);
+        for (_, path) in segment_paths.drain(..below) {
+            plan_removal(path, &mut repairs, &mut report);
+        }
+    }
+    if let Some(cut) = &cut {
+        let kept = segment_paths
+            .partition_point(|(first, _)| *first <= cut.lsn)
+            .max(1)
+            .min(segment_paths.len());
+        for (_, path) in segment_paths.drain(kept..) {
+            plan_removal(path, &mut repairs, &mut report);
+        }
+    }
 
     // Open every segment header. In point-in-time mode a damaged one ends the
     // log there; an entry that is not a regular file, or a valid header that
@@ -67,8 +94,9 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         check_belongs(&scanner, *first_lsn, scanners.first())?;
         scanners.push(scanner);
     }
-    if let Some(first) = scanners.first() {
-        check_starts_the_log(first)?;
+    check_starts_the_log(dir, scanners.first(), head.as_ref())?;
+    if let (Some(cut), Some(first)) = (&cut, scanners.first()) {
+        check_same_log(dir, cut, first)?;
     }
 
     // Read every middle segment and check that each one continues the one before.
@@ -111,6 +139,9 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     let mut seek_index = SeekIndex::default();
     let tail = match scanners.pop() {
         Some(mut last) => {
+            if let Some(cut) = &cut {
+                last.stop_after(cut.lsn);
+            }
             let tail = inspect_tail(&mut last, mode, seal_before_cut, &mut report, &mut repairs)?;
             seek_index.insert(last.header().first_lsn, last.take_seek_points());
             Some(tail)
@@ -119,6 +150,17 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     };
     for scanner in &mut scanners {
         seek_index.insert(scanner.header().first_lsn, scanner.take_seek_points());
+    }
+    let segments = catalogue_entries(storage, &scanners, tail.as_ref())?;
+    if cut.is_some() {
+        // The cut must be on disk before its record goes: without the
+        // record, a later segment that reappeared would read as damage.
+        repairs.push(Repair::SyncDir);
+        plan_removal(
+            dir.join(ControlKind::Cut.file_name()),
+            &mut repairs,
+            &mut report,
+        );
     }
     if let (Some(first_lsn), Some(tail)) = (first_lsn, &tail) {
         report.records = (tail.next_lsn - first_lsn).saturating_sub(report.skipped_records);
@@ -129,7 +171,62 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         tail,
         repairs,
         seek_index,
+        segments,
     })
+}
+
+/// A file of the log's own beside its segments.
+fn is_log_file(name: &str) -> bool {
+    name == LOCK_FILE_NAME
+        || name == ControlKind::Head.file_name()
+        || name == ControlKind::Cut.file_name()
+}
+
+/// A file the log writes under a temporary name before renaming it.
+fn is_unfinished_file(name: &str) -> bool {
+    name == PREPARED_SEGMENT_NAME
+        || name == ControlKind::Head.temporary_name()
+        || name == ControlKind::Cut.temporary_name()
+}
+
+fn plan_removal(path: std::path::PathBuf, repairs: &mut Vec<Repair>, report: &mut RecoveryReport) {
+    report.removed_files.push(file_name(&path));
+    repairs.push(Repair::RemoveFile(path));
+}
+
+/// The catalogue's view of the kept segments: `middle` (every one but the
+/// last, all sealed) and the segment `tail` describes.
+fn catalogue_entries(
+    storage: &dyn Storage,
+    middle: &[SegmentScanner],
+    tail: Option<&RecoveredTail>,
+) -> Result<Vec<(u64, SegmentEntry)>> {
+    let sealed_at = |path: &Path| {
+        storage
+            .modified(path)
+            .map_err(|e| Error::io("stat", path, e))
+    };
+    let mut entries = Vec::with_capacity(middle.len() + 1);
+    for scanner in middle {
+        let entry = SegmentEntry {
+            path: scanner.path().to_owned(),
+            bytes: scanner.file_length(),
+            sealed_at: Some(sealed_at(scanner.path())?),
+        };
+        entries.push((scanner.header().first_lsn, entry));
+    }
+    if let Some(tail) = tail {
+        let entry = SegmentEntry {
+            path: tail.path.clone(),
+            bytes: tail.capacity,
+            sealed_at: match tail.seal {
+                Some(_) => Some(sealed_at(&tail.path)?),
+                None => None,
+            },
+        };
+        entries.push((tail.header.first_lsn, entry));
+    }
+    Ok(entries)
 }
 
 /// Checks a segment's header against its file name and the log's id.
@@ -166,12 +263,43 @@ fn check_belongs(
 }
 
 /// Checks that the first segment present is the first segment of the log:
-/// its header names the seal of a previous segment when one existed, so a
-/// deleted head of the log is refused, in every mode, rather than replayed as
-/// a shorter log. (Nothing in durawal removes the head of a log yet; when
-/// retention does, it must leave a durable record of it for this check.)
-fn check_starts_the_log(first: &SegmentScanner) -> Result<()> {
+/// the one `HEAD` names when truncation removed earlier ones, else one whose
+/// header names no previous segment's seal. A deleted head of the log is
+/// refused, in every mode, rather than replayed as a shorter log.
+fn check_starts_the_log(
+    dir: &Path,
+    first: Option<&SegmentScanner>,
+    head: Option<&ControlRecord>,
+) -> Result<()> {
+    let Some(first) = first else {
+        return match head {
+            Some(head) => Err(Error::corrupt(
+                dir.join(ControlKind::Head.file_name()),
+                0,
+                format!(
+                    "the log begins with the segment starting at LSN {}, and no segment is present",
+                    head.lsn
+                ),
+            )),
+            None => Ok(()),
+        };
+    };
     let header = first.header();
+    if let Some(head) = head {
+        check_same_log(dir, head, first)?;
+        if header.first_lsn == head.lsn {
+            return Ok(());
+        }
+        return Err(Error::corrupt(
+            dir.join(ControlKind::Head.file_name()),
+            0,
+            format!(
+                "the log's first segment is missing: HEAD says the log begins with the segment starting at LSN {}, and the first segment present is {}",
+                head.lsn,
+                first.path().display()
+            ),
+        ));
+    }
     if header.prev_seal_offset == 0 {
         return Ok(());
     }
@@ -182,6 +310,21 @@ fn check_starts_the_log(first: &SegmentScanner) -> Result<()> {
             "the log's first segment is missing: this segment follows one that sealed at LSN {} (its header names that segment's seal at offset {}), and no segment before it is present",
             header.first_lsn - 1,
             header.prev_seal_offset
+        ),
+    ))
+}
+
+/// Checks that a control file was written for the log `first` belongs to.
+fn check_same_log(dir: &Path, control: &ControlRecord, first: &SegmentScanner) -> Result<()> {
+    if control.log_id == first.header().log_id {
+        return Ok(());
+    }
+    Err(Error::corrupt(
+        dir.join(control.kind.file_name()),
+        0,
+        format!(
+            "foreign control file: it belongs to another log than {}",
+            first.path().display()
         ),
     ))
 }
@@ -240,7 +383,9 @@ fn scan_middle_segment(
         let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
             ScanItem::Seal { offset, seal } => return Ok(SegmentEnd::Sealed { offset, seal }),
-            ScanItem::End { offset } => (offset, String::from("segment ends without a seal")),
+            ScanItem::End { offset } | ScanItem::Stop { offset } => {
+                (offset, String::from("segment ends without a seal"))
+            }
             ScanItem::Damage { offset, reason } => (offset, reason),
         };
         if mode == RecoveryMode::SkipCorrupted && skip_damage(scanner, offset, report)? {
@@ -317,6 +462,14 @@ fn scan_tail(
         let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
             ScanItem::Seal { offset, seal } => return Ok(Some(FoundSeal { offset, seal })),
+            ScanItem::Stop { offset } => {
+                let reason = format!(
+                    "records after LSN {}, which an interrupted truncateAfter removes",
+                    scanner.next_lsn() - 1
+                );
+                cut_tail(scanner, offset, &reason, report, repairs)?;
+                return Ok(None);
+            }
             ScanItem::End { offset } => {
                 if scanner.next_nonzero(offset, file_length)?.is_none() {
                     return Ok(None);

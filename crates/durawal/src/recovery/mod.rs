@@ -15,6 +15,7 @@ pub use repair::{repair, Repair};
 
 use std::path::{Path, PathBuf};
 
+use crate::catalogue::SegmentEntry;
 use crate::error::Result;
 use crate::format::{SealPayload, SegmentHeader};
 use crate::options::RecoveryMode;
@@ -80,12 +81,12 @@ pub struct FoundSeal {
 pub struct RecoveredLog {
     /// What was found and done.
     pub report: RecoveryReport,
-    /// LSN of the first record of the first segment; `None` for a log with no segments.
-    pub first_lsn: Option<u64>,
     /// Where appending resumes; `None` for a log with no segments.
     pub tail: Option<RecoveredTail>,
     /// Where the records are, sparsely, for replay to start near its `from`.
     pub seek_index: SeekIndex,
+    /// The kept segments by first LSN.
+    pub segments: Vec<(u64, SegmentEntry)>,
 }
 
 /// Recovers the log in `dir` (whose lock the caller holds): inspects it, then
@@ -95,8 +96,8 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     repair(storage, dir, &inspection.repairs)?;
     Ok(RecoveredLog {
         report: inspection.report,
-        first_lsn: inspection.first_lsn,
         tail: inspection.tail,
         seek_index: inspection.seek_index,
+        segments: inspection.segments,
     })
 }

@@ -11,6 +11,8 @@ pub enum Repair {
     /// Delete a file: a leftover prepared segment, or a segment point-in-time
     /// recovery drops.
     RemoveFile(PathBuf),
+    /// Make the removals so far durable before going on.
+    SyncDir,
     /// Overwrite `from..to` of a segment with zeros: a cut tail.
     Zero {
         /// The segment.
@@ -35,6 +37,9 @@ pub fn repair(storage: &dyn Storage, dir: &Path, repairs: &[Repair]) -> Result<(
                 removed_any = true;
             }
             Repair::Zero { path, from, to } => zero(storage, path, *from, *to)?,
+            Repair::SyncDir => storage
+                .sync_dir(dir)
+                .map_err(|e| Error::io("fsync", dir, e))?,
         }
     }
     if removed_any {

@@ -10,6 +10,7 @@ mod os;
 use std::any::Any;
 use std::io;
 use std::path::Path;
+use std::time::SystemTime;
 
 pub use os::OsStorage;
 
@@ -84,6 +85,8 @@ pub trait Storage: Send + Sync {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries durable (a no-op where the OS cannot, i.e. Windows).
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// When the file at `path` was last written (for retention by age).
+    fn modified(&self, path: &Path) -> io::Result<SystemTime>;
     /// Takes an exclusive lock on the file at `path` (created when missing),
     /// failing with `WouldBlock` when another open file description holds it.
     /// Like [`Storage::open`], it refuses anything but a regular file.

@@ -229,6 +229,10 @@ impl Storage for OsStorage {
         }
     }
 
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        fs::symlink_metadata(path)?.modified()
+    }
+
     fn lock(&self, path: &Path) -> io::Result<LockGuard> {
         let file = open_regular(path, open_options(OpenMode::CreateOrOpen), false)?;
         // std's lock is flock on Unix and LockFileEx on Windows. flock belongs

@@ -131,6 +131,9 @@ impl Storage for InjectingStorage {
         self.check(Operation::SyncDir { dir })?;
         OsStorage.sync_dir(dir)
     }
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        OsStorage.modified(path)
+    }
     fn lock(&self, path: &Path) -> io::Result<LockGuard> {
         OsStorage.lock(path)
     }
