@@ -6,6 +6,7 @@
 //! salt of the segment the record lands in, both decided under the lock.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
@@ -17,6 +18,7 @@ use crate::format::{
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
 use crate::seek_index::SeekIndex;
+use crate::storage::StorageFile;
 
 /// Bytes destined for one segment file, in file order.
 pub struct Chunk {
@@ -29,6 +31,16 @@ pub struct Chunk {
     pub buffer: AlignedBuffer,
     /// After this chunk the segment is sealed and closed.
     pub seals_segment: bool,
+}
+
+/// The segment file appends continue in after a cut, for the flusher.
+pub struct TailFile {
+    /// The open file (direct when the log writes directly).
+    pub file: Box<dyn StorageFile>,
+    /// Its path.
+    pub path: PathBuf,
+    /// Its first LSN.
+    pub first_lsn: u64,
 }
 
 /// The limits appends are checked against, from the options.
@@ -81,6 +93,11 @@ pub struct AppendState {
     pub failure: Option<Arc<Error>>,
     /// Close was requested; no more appends.
     pub closing: bool,
+    /// A `truncateAfter` is cutting the log; appends are refused until it is done.
+    pub truncating: bool,
+    /// The file appends go to from now on, when a cut moved the end of the
+    /// log into another segment; the flusher takes it with the next chunks.
+    pub tail_handoff: Option<TailFile>,
     /// The limits appends are checked against, fixed at open.
     pub limits: AppendLimits,
     /// Where records are, sparsely, so replay can start near its `from`.
@@ -100,18 +117,10 @@ impl AppendState {
         limits: AppendLimits,
         seek_index: SeekIndex,
     ) -> Self {
-        let mut buffer = AlignedBuffer::new();
-        buffer.extend_from_slice(tail_block);
-        let chunk = Chunk {
-            opens_segment: None,
-            file_offset: segment.position - tail_block.len() as u64,
-            buffer,
-            seals_segment: false,
-        };
         Self {
             next_lsn,
+            pending: VecDeque::from([first_chunk(&segment, tail_block)]),
             segment,
-            pending: VecDeque::from([chunk]),
             pending_bytes: 0,
             in_flight_bytes: 0,
             seek_index,
@@ -119,9 +128,22 @@ impl AppendState {
             spare_buffers: Vec::new(),
             failure: None,
             closing: false,
+            truncating: false,
+            tail_handoff: None,
             limits,
             batch_scratch: Vec::new(),
         }
+    }
+
+    /// Continues the log at `next_lsn` in `segment` after a cut (the
+    /// flusher has written everything before it), as [`Self::new`] would.
+    pub fn restart_at(&mut self, next_lsn: u64, segment: ActiveSegment, tail_block: &[u8]) {
+        self.pending = VecDeque::from([first_chunk(&segment, tail_block)]);
+        self.segment = segment;
+        self.next_lsn = next_lsn;
+        self.pending_bytes = 0;
+        self.in_flight_bytes = 0;
+        self.requested_lsn = self.requested_lsn.min(next_lsn - 1);
     }
 
     /// LSN of the last appended record (0 when none).
@@ -140,9 +162,20 @@ impl AppendState {
         Ok(())
     }
 
+    /// Refuses appends while the log cannot take them.
+    fn check_appendable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.truncating {
+            return Err(Error::Busy(
+                "truncateAfter is cutting the log; append once it has finished",
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends one record; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
-        self.check_open()?;
+        self.check_appendable()?;
         if payload.len() as u64 > self.limits.max_record_size {
             return Err(Error::TooLarge {
                 what: "record",
@@ -155,7 +188,7 @@ impl AppendState {
 
     /// Appends `records` as one atomic batch; returns the first and last LSN.
     pub fn append_batch(&mut self, records: &[&[u8]]) -> Result<(u64, u64)> {
-        self.check_open()?;
+        self.check_appendable()?;
         if records.is_empty() {
             return Err(Error::InvalidArgument(
                 "appendBatch needs at least one record".into(),
@@ -330,5 +363,19 @@ impl AppendState {
         self.in_flight_bytes += self.pending_bytes;
         self.pending_bytes = 0;
         (taken, self.last_lsn())
+    }
+}
+
+/// The chunk appends start filling at `segment.position`: it begins with
+/// `tail_block`, the bytes of the partial block before the position, which
+/// the next flush rewrites unchanged.
+fn first_chunk(segment: &ActiveSegment, tail_block: &[u8]) -> Chunk {
+    let mut buffer = AlignedBuffer::new();
+    buffer.extend_from_slice(tail_block);
+    Chunk {
+        opens_segment: None,
+        file_offset: segment.position - tail_block.len() as u64,
+        buffer,
+        seals_segment: false,
     }
 }

@@ -72,6 +72,14 @@ impl SegmentCatalogue {
         }
     }
 
+    /// Notes that the segment starting at `first_lsn` lost its seal to a
+    /// cut and takes appends again.
+    pub fn unsealed(&mut self, first_lsn: u64) {
+        if let Some(entry) = self.segments.get_mut(&first_lsn) {
+            entry.sealed_at = None;
+        }
+    }
+
     /// Forgets a removed segment.
     pub fn removed(&mut self, first_lsn: u64) {
         self.segments.remove(&first_lsn);

@@ -88,6 +88,11 @@ pub enum Error {
         limit: u64,
     },
 
+    /// The log is busy with an operation that must finish first (appends
+    /// wait for `truncateAfter` to finish).
+    #[error("{0}")]
+    Busy(&'static str),
+
     /// Records a reader still needed were removed by truncation (a reader
     /// that fell behind retention, or one in another process).
     #[error("records from LSN {lsn} on were removed by truncation before this reader read them ({path})")]
@@ -118,6 +123,7 @@ impl Error {
             Error::LsnExhausted { .. } => "WAL_LSN_EXHAUSTED",
             Error::Backpressure { .. } => "WAL_BACKPRESSURE",
             Error::Truncated { .. } => "WAL_TRUNCATED",
+            Error::Busy(_) => "WAL_BUSY",
             Error::Internal(_) => "WAL_INTERNAL",
         }
     }

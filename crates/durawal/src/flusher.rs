@@ -112,7 +112,13 @@ impl Flusher {
                 Due::Now => {}
             }
             let (chunks, target) = state.take_pending();
+            let handoff = state.tail_handoff.take();
             drop(state);
+            if let Some(tail) = handoff {
+                self.file = tail.file;
+                self.path = tail.path;
+                self.first_lsn = tail.first_lsn;
+            }
             let result = self.write_and_sync(chunks);
             self.last_flush = Instant::now();
             state = shared.lock_state();

@@ -23,6 +23,7 @@ mod scanner;
 mod seek_index;
 mod segment_files;
 pub mod storage;
+mod truncation;
 mod wal;
 
 pub use error::{panic_message, Error, Result};

@@ -36,7 +36,7 @@ pub enum ScanItem {
         /// Where the next record would go.
         offset: u64,
     },
-    /// The next record carries an LSN past the limit set by
+    /// The next record holds an LSN past the limit set by
     /// [`SegmentScanner::stop_after`]; nothing was read past `offset`.
     Stop {
         /// Where that record starts.
@@ -69,7 +69,7 @@ pub struct SegmentScanner {
     window: Vec<u8>,
     window_start: u64,
     last_payload: (usize, usize),
-    /// Records with a (first) LSN above this are not read: see [`Self::stop_after`].
+    /// Records holding an LSN above this are not read: see [`Self::stop_after`].
     last_wanted_lsn: u64,
 }
 
@@ -155,9 +155,9 @@ impl SegmentScanner {
         self.record_count
     }
 
-    /// Makes the scan end with [`ScanItem::Stop`] at the first record whose
-    /// (first) LSN is above `lsn`: where an interrupted `truncateAfter(lsn)`
-    /// cuts the log.
+    /// Makes the scan end with [`ScanItem::Stop`] at the first record that
+    /// holds an LSN above `lsn` (a whole batch, when the LSN is inside one):
+    /// where `truncateAfter(lsn)` cuts the log.
     pub fn stop_after(&mut self, lsn: u64) {
         self.last_wanted_lsn = lsn;
     }
@@ -210,9 +210,6 @@ impl SegmentScanner {
                 }
             }
             RecordKind::Data | RecordKind::Batch => {
-                if header.lsn > self.last_wanted_lsn {
-                    return Ok(ScanItem::Stop { offset });
-                }
                 if header.lsn != self.next_lsn {
                     return Ok(ScanItem::Damage {
                         offset,
@@ -234,6 +231,10 @@ impl SegmentScanner {
                     },
                     _ => 1,
                 };
+                // A batch is atomic: a cut inside one removes all of it.
+                if header.lsn + count - 1 > self.last_wanted_lsn {
+                    return Ok(ScanItem::Stop { offset });
+                }
                 self.seek_points.note(header.lsn, offset);
                 self.position += header.record_size() as u64;
                 self.next_lsn += count;

@@ -10,11 +10,10 @@ use std::thread::JoinHandle;
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendLimits, AppendState};
 use crate::catalogue::{self, Pin, SegmentCatalogue, SegmentEntry, SharedCatalogue};
-use crate::control_files::write_control;
 use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
-use crate::format::{ControlKind, ControlRecord, SegmentHeader, SEGMENT_HEADER_SIZE};
-use crate::options::{DirectIo, Options, SyncPolicy};
+use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
+use crate::options::{DirectIo, Options, RecoveryMode, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
 use crate::replay::ReplayCursor;
@@ -134,13 +133,13 @@ impl Shared {
 
 /// An open write-ahead log. All methods take `&self`; it can be shared across threads.
 pub struct Wal {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     lock: Mutex<Option<LockGuard>>,
     report: RecoveryReport,
     io_mode: IoMode,
-    skip_corrupted: bool,
-    /// Serializes the operations that remove records (truncation, retention).
+    pub(crate) recovery_mode: RecoveryMode,
+    /// Serializes the operations that remove records (truncation, retention) with each other and with close.
     maintenance: Mutex<()>,
 }
 
@@ -200,14 +199,7 @@ impl Wal {
         };
         let state = AppendState::new(
             tail.next_lsn,
-            ActiveSegment {
-                header: tail.header,
-                capacity: tail.capacity,
-                position: tail.position,
-                digest: tail.digest,
-                record_count: tail.record_count,
-                sealed_at: tail.seal.map(|found| found.offset),
-            },
+            active_segment(&tail),
             &tail_block,
             AppendLimits {
                 segment_size: options.segment_size,
@@ -255,7 +247,7 @@ impl Wal {
             } else {
                 IoMode::Buffered
             },
-            skip_corrupted: options.recovery == crate::options::RecoveryMode::SkipCorrupted,
+            recovery_mode: options.recovery,
             maintenance: Mutex::new(()),
         })
     }
@@ -362,67 +354,6 @@ impl Wal {
         (catalogue.len(), catalogue.total_bytes())
     }
 
-    /// Removes the segments all of whose records have LSNs below `lsn`, as
-    /// far as that is safe: only durable records, never the segment appends
-    /// go to, never a segment an open replay still reads. Returns the first
-    /// LSN of the log afterwards (0 when it is empty).
-    ///
-    /// `HEAD` is replaced first, so that a crash at any point leaves either
-    /// the old log or the new one: recovery removes the segments before the
-    /// one `HEAD` names. A failure poisons the log like a failed write.
-    pub fn truncate_before(&self, lsn: u64) -> Result<u64> {
-        let _maintenance = self
-            .maintenance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let log_id = {
-            let state = self.shared.lock_state();
-            state.check_open()?;
-            state.segment.header.log_id
-        };
-        let bound = lsn.min(self.durable_lsn() + 1);
-        let (doomed, new_first) = {
-            let catalogue = catalogue::lock(&self.shared.catalogue);
-            let bound = catalogue.lowest_pin().map_or(bound, |pin| pin.min(bound));
-            catalogue.wholly_below(bound)
-        };
-        let (Some(new_first), false) = (new_first, doomed.is_empty()) else {
-            return Ok(self.first_lsn());
-        };
-        self.remove_head(log_id, new_first, &doomed)
-            .map_err(|error| self.shared.fail_and_announce(error))?;
-        Ok(self.first_lsn())
-    }
-
-    /// The disk work of [`Self::truncate_before`]: the new `HEAD`, then the
-    /// removals, then one directory sync.
-    fn remove_head(
-        &self,
-        log_id: [u8; 16],
-        new_first: u64,
-        doomed: &[(u64, PathBuf)],
-    ) -> Result<()> {
-        let storage = &*self.shared.storage;
-        let dir = &self.shared.dir;
-        let head = ControlRecord {
-            kind: ControlKind::Head,
-            log_id,
-            lsn: new_first,
-        };
-        write_control(storage, dir, &head)?;
-        for (first, path) in doomed {
-            // Forgotten first, so that no new replay starts in it.
-            catalogue::lock(&self.shared.catalogue).removed(*first);
-            self.shared.lock_state().seek_index.forget(*first);
-            storage
-                .remove_file(path)
-                .map_err(|e| Error::io("unlink", path, e))?;
-        }
-        storage
-            .sync_dir(dir)
-            .map_err(|e| Error::io("fsync", dir, e))
-    }
-
     /// What recovery found at open.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.report
@@ -441,6 +372,13 @@ impl Wal {
     /// Number of data syncs issued since open.
     pub fn sync_count(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Taken by whatever removes records, and by close.
+    pub(crate) fn lock_maintenance(&self) -> MutexGuard<'_, ()> {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads the durable records with LSNs in `from..=to`.
@@ -464,7 +402,7 @@ impl Wal {
             &self.shared.dir,
             (from, to),
             segment_starts,
-            self.skip_corrupted,
+            self.recovery_mode == RecoveryMode::SkipCorrupted,
             start,
             Some(pin),
         )
@@ -476,6 +414,9 @@ impl Wal {
     /// appended before the failure never became durable; the lock is
     /// released all the same.
     pub fn close(&self) -> Result<()> {
+        // A truncation in progress finishes first: its disk work must not
+        // outlive the lock.
+        let _maintenance = self.lock_maintenance();
         {
             let mut state = self.shared.lock_state();
             state.closing = true;
@@ -591,10 +532,26 @@ fn start_first_segment(
     })
 }
 
+/// The segment appends continue in, as recovery (or a cut) left it.
+pub(crate) fn active_segment(tail: &RecoveredTail) -> ActiveSegment {
+    ActiveSegment {
+        header: tail.header,
+        capacity: tail.capacity,
+        position: tail.position,
+        digest: tail.digest,
+        record_count: tail.record_count,
+        sealed_at: tail.seal.map(|found| found.offset),
+    }
+}
+
 /// The bytes of the partial block that ends at `position`, which the next
 /// flush rewrites unchanged. The whole block is read into aligned memory
 /// because `file` may be open for direct I/O.
-fn read_tail_block(file: &dyn StorageFile, path: &Path, position: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_tail_block(
+    file: &dyn StorageFile,
+    path: &Path,
+    position: u64,
+) -> Result<Vec<u8>> {
     let start = position - position % BLOCK_SIZE as u64;
     let wanted = (position - start) as usize;
     if wanted == 0 {

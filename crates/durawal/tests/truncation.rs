@@ -153,3 +153,190 @@ fn a_missing_damaged_or_foreign_head_is_refused() {
         "{error}"
     );
 }
+
+// ---- truncate_after ----
+
+fn all_modes() -> [RecoveryMode; 4] {
+    [
+        RecoveryMode::TolerateTail,
+        RecoveryMode::Absolute,
+        RecoveryMode::PointInTime,
+        RecoveryMode::SkipCorrupted,
+    ]
+}
+
+#[test]
+fn a_cut_inside_the_last_segment_takes_unsynced_records_and_appends_continue_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), options(SMALL_SEGMENT, MODE));
+    let mut written = Vec::new();
+    for index in 0..20u64 {
+        let record = vec![index as u8 + 1; 100];
+        written.push((wal.append(&record).unwrap(), record));
+    }
+    // Ten records durable, ten only appended.
+    wal.sync(Some(10)).unwrap();
+    assert_eq!(wal.truncate_after(12).unwrap(), 12);
+    assert_eq!((wal.last_lsn(), wal.durable_lsn()), (12, 12));
+    written.truncate(12);
+    assert_eq!(read_all(&wal), written);
+    let next = wal.append(b"replacement").unwrap();
+    assert_eq!(next, 13);
+    wal.sync(None).unwrap();
+    written.push((13, b"replacement".to_vec()));
+    assert_eq!(read_all(&wal), written);
+    wal.close().unwrap();
+    for mode in all_modes() {
+        let copy = copy_log(dir.path());
+        let reopened = open(copy.path(), options(SMALL_SEGMENT, mode));
+        assert_eq!(read_all(&reopened), written, "{mode:?}");
+        assert_eq!(reopened.recovery().truncated_bytes, 0);
+    }
+}
+
+#[test]
+fn a_cut_across_segments_removes_the_later_ones_and_the_log_grows_again_through_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, mut written) = filled_log(dir.path(), 400);
+    let starts = first_lsns(dir.path());
+    let lsn = starts[1] + 3;
+    assert_eq!(wal.truncate_after(lsn).unwrap(), lsn);
+    assert_eq!(first_lsns(dir.path()), starts[..2]);
+    written.truncate(lsn as usize);
+    assert_eq!(read_all(&wal), written);
+    // Enough to fill the cut segment and several more.
+    let mut rng = Rng::new(99);
+    for _ in 0..300 {
+        let record = rng.bytes(900);
+        written.push((wal.append(&record).unwrap(), record));
+    }
+    wal.sync(None).unwrap();
+    assert!(first_lsns(dir.path()).len() > 3);
+    assert_eq!(read_all(&wal), written);
+    wal.close().unwrap();
+    let reopened = open(dir.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
+    assert_eq!(read_all(&reopened), written);
+}
+
+#[test]
+fn a_cut_at_a_segment_end_keeps_its_seal_and_a_cut_inside_a_batch_removes_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, mut written) = filled_log(dir.path(), 200);
+    let starts = first_lsns(dir.path());
+    let end_of_second = starts[2] - 1;
+    assert_eq!(wal.truncate_after(end_of_second).unwrap(), end_of_second);
+    assert_eq!(first_lsns(dir.path()), starts[..2]);
+    written.truncate(end_of_second as usize);
+    let (first, last) = wal.append_batch(&[b"a", b"b", b"c"]).unwrap();
+    assert_eq!(first, end_of_second + 1);
+    // The next append opened a new segment under the old name.
+    assert_eq!(first_lsns(dir.path()).len(), 2);
+    wal.sync(None).unwrap();
+    assert_eq!(first_lsns(dir.path()), starts[..3]);
+    // Inside the batch: the whole batch goes.
+    assert_eq!(wal.truncate_after(first + 1).unwrap(), end_of_second);
+    assert_eq!(wal.last_lsn(), end_of_second);
+    assert_eq!(read_all(&wal), written);
+    assert!(last > first);
+    wal.close().unwrap();
+    let reopened = open(dir.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
+    assert_eq!(read_all(&reopened), written);
+}
+
+#[test]
+fn cuts_below_the_first_record_are_refused_and_cuts_past_the_end_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, written) = filled_log(dir.path(), 300);
+    let starts = first_lsns(dir.path());
+    wal.truncate_before(starts[2]).unwrap();
+    let error = wal.truncate_after(starts[2] - 2).unwrap_err();
+    assert_eq!(error.code(), "WAL_INVALID_ARGUMENT", "{error}");
+    assert_eq!(wal.truncate_after(300).unwrap(), 300);
+    assert_eq!(wal.truncate_after(u64::MAX).unwrap(), 300);
+    assert_eq!(read_all(&wal), written[starts[2] as usize - 1..]);
+    // Everything: the first segment stays, empty, and the log continues at its first LSN.
+    assert_eq!(wal.truncate_after(starts[2] - 1).unwrap(), starts[2] - 1);
+    assert_eq!(wal.first_lsn(), 0);
+    assert_eq!(wal.append(b"again").unwrap(), starts[2]);
+    wal.sync(None).unwrap();
+    wal.close().unwrap();
+    let reopened = open(dir.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
+    assert_eq!(read_all(&reopened), vec![(starts[2], b"again".to_vec())]);
+}
+
+/// Writes the `TRUNCATE` intent for `lsn` into a copy of a log, as if the
+/// writer crashed right after writing it.
+fn write_cut_intent(dir: &Path, lsn: u64) {
+    let first = &segment_files(dir)[0];
+    let log_id: [u8; 16] = common::read_file(first)[16..32].try_into().unwrap();
+    let record = durawal::format::ControlRecord {
+        kind: durawal::format::ControlKind::Cut,
+        log_id,
+        lsn,
+    };
+    std::fs::write(dir.join("TRUNCATE"), record.encode()).unwrap();
+}
+
+#[test]
+fn recovery_finishes_a_cut_that_a_crash_interrupted_at_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, written) = filled_log(dir.path(), 400);
+    wal.close().unwrap();
+    let starts = first_lsns(dir.path());
+    let lsn = starts[2] + 5;
+    let kept = &written[..lsn as usize];
+    // Intent only; intent and some later segments removed; intent and all removed.
+    for removed_later in [0, 1, starts.len() - 3] {
+        for mode in all_modes() {
+            let crashed = copy_log(dir.path());
+            write_cut_intent(crashed.path(), lsn);
+            for first in starts.iter().rev().take(removed_later) {
+                std::fs::remove_file(crashed.path().join(common::segment_file_name(*first)))
+                    .unwrap();
+            }
+            let wal = open(crashed.path(), options(SMALL_SEGMENT, mode));
+            assert_eq!(read_all(&wal), kept, "{mode:?}, {removed_later} removed");
+            assert!(!crashed.path().join("TRUNCATE").exists());
+            assert_eq!(first_lsns(crashed.path()), starts[..3]);
+            assert_eq!(wal.append(b"next").unwrap(), lsn + 1);
+            wal.sync(None).unwrap();
+            wal.close().unwrap();
+            let again = open(
+                crashed.path(),
+                options(SMALL_SEGMENT, RecoveryMode::Absolute),
+            );
+            assert_eq!(again.last_lsn(), lsn + 1);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_or_foreign_cut_intent_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = filled_log(dir.path(), 100);
+    wal.close().unwrap();
+    let damaged = copy_log(dir.path());
+    write_cut_intent(damaged.path(), 50);
+    common::flip_bit(&damaged.path().join("TRUNCATE"), 25, 3);
+    let error = open_err(damaged.path(), options(SMALL_SEGMENT, MODE));
+    assert!(
+        matches!(&error, Error::Corrupt { file, .. } if file.ends_with("TRUNCATE")),
+        "{error}"
+    );
+    let foreign = copy_log(dir.path());
+    std::fs::write(
+        foreign.path().join("TRUNCATE"),
+        durawal::format::ControlRecord {
+            kind: durawal::format::ControlKind::Cut,
+            log_id: [9; 16],
+            lsn: 50,
+        }
+        .encode(),
+    )
+    .unwrap();
+    let error = open_err(foreign.path(), options(SMALL_SEGMENT, MODE));
+    assert!(
+        matches!(&error, Error::Corrupt { reason, .. } if reason.contains("another log")),
+        "{error}"
+    );
+}

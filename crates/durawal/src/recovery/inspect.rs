@@ -12,7 +12,7 @@ use crate::format::{
 };
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
-use crate::seek_index::SeekIndex;
+use crate::seek_index::{SeekIndex, SegmentPoints};
 use crate::storage::Storage;
 use crate::LOCK_FILE_NAME;
 
@@ -227,6 +227,30 @@ fn catalogue_entries(
         entries.push((tail.header.first_lsn, entry));
     }
     Ok(entries)
+}
+
+/// Plans `truncateAfter(lsn)` on a log whose every record is on disk: the
+/// segment at `path` (the one holding LSN `lsn + 1`, or the log's first)
+/// becomes the last one, cut before the first record holding an LSN above
+/// `lsn`. Returns where appending resumes, the repairs that zero the cut
+/// part, and the seek points of what remains of the segment.
+pub fn inspect_cut(
+    storage: &dyn Storage,
+    path: &Path,
+    lsn: u64,
+    mode: RecoveryMode,
+) -> Result<(RecoveredTail, Vec<Repair>, SegmentPoints)> {
+    let mut scanner = SegmentScanner::read_header(SegmentScanner::open_file(storage, path)?, path)?;
+    scanner.stop_after(lsn);
+    let mut repairs = Vec::new();
+    let tail = inspect_tail(
+        &mut scanner,
+        mode,
+        None,
+        &mut RecoveryReport::default(),
+        &mut repairs,
+    )?;
+    Ok((tail, repairs, scanner.take_seek_points()))
 }
 
 /// Checks a segment's header against its file name and the log's id.
