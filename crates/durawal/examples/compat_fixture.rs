@@ -1,8 +1,9 @@
 //! Writes the compatibility fixture of the current format version into the
 //! directory given as the only argument: a log of three 64 KiB segments (two
-//! sealed) holding single records and atomic batches, and `expected.txt`,
-//! one line per record (`<lsn> <hex payload>`) that any later reader must
-//! replay from it byte for byte. Run once per format version:
+//! sealed) holding single records, atomic batches and checkpoints, and
+//! `expected.txt`, one line per record (`<lsn> <hex payload>`, then
+//! ` checkpoint` for a checkpoint) that any later reader must replay from it
+//! byte for byte. Run once per format version:
 //!
 //! ```text
 //! cargo run -p durawal --example compat_fixture -- crates/durawal/tests/compat/v<N>
@@ -36,7 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut index = 0u64;
     while wal.last_lsn() < 120 {
         index += 1;
-        if index.is_multiple_of(5) {
+        if index.is_multiple_of(17) {
+            let record = payload(index);
+            let lsn = wal.checkpoint(&record)?;
+            writeln!(expected, "{lsn} {} checkpoint", hex(&record))?;
+        } else if index.is_multiple_of(5) {
             let records: Vec<Vec<u8>> = (0..3).map(|k| payload(index * 10 + k)).collect();
             let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
             let (first, _) = wal.append_batch(&slices)?;

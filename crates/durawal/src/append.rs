@@ -13,7 +13,7 @@ use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, encode_batch_payload, record_size, RecordHeader, RecordKind, SealPayload,
-    SegmentHeader, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
+    SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
 };
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
@@ -100,6 +100,8 @@ pub struct AppendState {
     pub tail_handoff: Option<TailFile>,
     /// The limits appends are checked against, fixed at open.
     pub limits: AppendLimits,
+    /// Checkpoints appended and not yet known durable: (segment, LSN).
+    pub pending_checkpoints: Vec<(u64, u64)>,
     /// Where records are, sparsely, so replay can start near its `from`.
     pub seek_index: SeekIndex,
     /// Scratch space for encoding batch payloads.
@@ -131,6 +133,7 @@ impl AppendState {
             truncating: false,
             tail_handoff: None,
             limits,
+            pending_checkpoints: Vec::new(),
             batch_scratch: Vec::new(),
         }
     }
@@ -144,6 +147,7 @@ impl AppendState {
         self.pending_bytes = 0;
         self.in_flight_bytes = 0;
         self.requested_lsn = self.requested_lsn.min(next_lsn - 1);
+        self.pending_checkpoints.retain(|&(_, lsn)| lsn < next_lsn);
     }
 
     /// LSN of the last appended record (0 when none).
@@ -175,6 +179,18 @@ impl AppendState {
 
     /// Appends one record; returns its LSN.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.append_single(RecordKind::Data, payload)
+    }
+
+    /// Appends a checkpoint record; returns its LSN.
+    pub fn checkpoint(&mut self, payload: &[u8]) -> Result<u64> {
+        let lsn = self.append_single(RecordKind::Checkpoint, payload)?;
+        self.pending_checkpoints
+            .push((self.segment.header.first_lsn, lsn));
+        Ok(lsn)
+    }
+
+    fn append_single(&mut self, kind: RecordKind, payload: &[u8]) -> Result<u64> {
         self.check_appendable()?;
         if payload.len() as u64 > self.limits.max_record_size {
             return Err(Error::TooLarge {
@@ -183,7 +199,7 @@ impl AppendState {
                 limit: self.limits.max_record_size,
             });
         }
-        self.append_record(RecordKind::Data, 1, payload)
+        self.append_record(kind, 1, payload)
     }
 
     /// Appends `records` as one atomic batch; returns the first and last LSN.
@@ -243,8 +259,11 @@ impl AppendState {
                 limit: self.limits.buffer_limit,
             });
         }
+        // A segment of format 1 (left by an older version) cannot hold a
+        // checkpoint: the log moves on to a segment of today's format.
         if self.segment.sealed_at.is_some()
             || self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity
+            || (kind == RecordKind::Checkpoint && self.segment.header.version < CHECKPOINT_VERSION)
         {
             self.rotate()?;
         }
@@ -287,6 +306,7 @@ impl AppendState {
         };
         let next_header = match seal_offset {
             Some(offset) => SegmentHeader {
+                version: FORMAT_VERSION,
                 salt: random_u32()?,
                 log_id: current.log_id,
                 first_lsn: self.next_lsn,
@@ -294,6 +314,7 @@ impl AppendState {
                 prev_digest: self.segment.digest,
             },
             None => SegmentHeader {
+                version: FORMAT_VERSION,
                 salt: random_u32()?,
                 ..current
             },

@@ -20,6 +20,8 @@ pub struct SegmentEntry {
     /// When it was sealed (its last modification, for one found sealed at
     /// open); `None` while it is the segment being written.
     pub sealed_at: Option<SystemTime>,
+    /// LSN of its last durable checkpoint record.
+    pub last_checkpoint: Option<u64>,
 }
 
 /// The segments by first LSN, and the pins of readers.
@@ -78,6 +80,29 @@ impl SegmentCatalogue {
         if let Some(entry) = self.segments.get_mut(&first_lsn) {
             entry.sealed_at = None;
         }
+    }
+
+    /// Notes that the checkpoint at `lsn` in the segment starting at
+    /// `first_lsn` is durable.
+    pub fn checkpointed(&mut self, first_lsn: u64, lsn: u64) {
+        if let Some(entry) = self.segments.get_mut(&first_lsn) {
+            entry.last_checkpoint = Some(lsn);
+        }
+    }
+
+    /// Sets what the segment's last checkpoint is after a cut.
+    pub fn set_last_checkpoint(&mut self, first_lsn: u64, lsn: Option<u64>) {
+        if let Some(entry) = self.segments.get_mut(&first_lsn) {
+            entry.last_checkpoint = lsn;
+        }
+    }
+
+    /// LSN of the latest durable checkpoint in the log.
+    pub fn last_checkpoint(&self) -> Option<u64> {
+        self.segments
+            .values()
+            .rev()
+            .find_map(|entry| entry.last_checkpoint)
     }
 
     /// Forgets a removed segment.
@@ -170,6 +195,7 @@ mod tests {
             path: PathBuf::from(name),
             bytes: 100,
             sealed_at: None,
+            last_checkpoint: None,
         }
     }
 

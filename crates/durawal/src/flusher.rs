@@ -135,6 +135,7 @@ impl Flusher {
                     // sees the new durable LSN also sees that the sync returned.
                     shared.durable_lsn.store(target, Ordering::Release);
                     state.in_flight_bytes = 0;
+                    record_durable_checkpoints(&shared, &mut state, target);
                     let buffered_bytes = state.buffered_bytes();
                     drop(state);
                     shared.announce(FlushEvent::Durable {
@@ -227,6 +228,7 @@ impl Flusher {
                         path: self.path.clone(),
                         bytes: self.segment_size,
                         sealed_at: None,
+                        last_checkpoint: None,
                     },
                 );
                 self.preparer.start(
@@ -257,4 +259,20 @@ impl Flusher {
             .sync_data()
             .map_err(|e| Error::io("fdatasync", &self.path, e))
     }
+}
+
+/// Moves the checkpoints that are durable now (up to `durable`) into the
+/// catalogue, where `last_checkpoint` finds them.
+fn record_durable_checkpoints(shared: &Shared, state: &mut AppendState, durable: u64) {
+    if state.pending_checkpoints.is_empty() {
+        return;
+    }
+    let mut catalogue = catalogue::lock(&shared.catalogue);
+    state.pending_checkpoints.retain(|&(segment, lsn)| {
+        if lsn > durable {
+            return true;
+        }
+        catalogue.checkpointed(segment, lsn);
+        false
+    });
 }

@@ -22,6 +22,8 @@ pub struct ReplayBatch {
     pub ends: Vec<u32>,
     /// LSN of each record.
     pub lsns: Vec<u64>,
+    /// Indexes (into `lsns`) of the records that are checkpoints.
+    pub checkpoints: Vec<u32>,
 }
 
 impl ReplayBatch {
@@ -29,6 +31,11 @@ impl ReplayBatch {
         self.data.extend_from_slice(payload);
         self.ends.push(self.data.len() as u32);
         self.lsns.push(lsn);
+    }
+
+    fn push_checkpoint(&mut self, lsn: u64, payload: &[u8]) {
+        self.checkpoints.push(self.lsns.len() as u32);
+        self.push(lsn, payload);
     }
 
     /// Number of records in the batch.
@@ -159,13 +166,16 @@ impl ReplayCursor {
             }
             match scanner.next_item()? {
                 ScanItem::Record { header } => {
-                    let (from, to) = (self.from, self.to);
+                    let wanted = self.from..=self.to;
                     let mut take = |lsn: u64, payload: &[u8]| {
-                        if (from..=to).contains(&lsn) {
+                        if wanted.contains(&lsn) {
                             batch.push(lsn, payload);
                         }
                     };
                     match header.kind {
+                        RecordKind::Checkpoint if wanted.contains(&header.lsn) => {
+                            batch.push_checkpoint(header.lsn, scanner.payload());
+                        }
                         RecordKind::Batch => {
                             let entries = BatchEntries::new(scanner.payload())
                                 .expect("scanner checked the batch");

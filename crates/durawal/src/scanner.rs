@@ -8,7 +8,7 @@ use crate::aligned_buffer::BLOCK_SIZE;
 use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, BatchEntries, HeaderCheck, RecordHeader, RecordKind, SealPayload, SegmentHeader,
-    RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    CHECKPOINT_VERSION, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
 };
 use crate::seek_index::{SeekPoint, SegmentPoints};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -71,6 +71,8 @@ pub struct SegmentScanner {
     last_payload: (usize, usize),
     /// Records holding an LSN above this are not read: see [`Self::stop_after`].
     last_wanted_lsn: u64,
+    /// LSN of the last checkpoint record read.
+    last_checkpoint: Option<u64>,
 }
 
 impl SegmentScanner {
@@ -92,6 +94,7 @@ impl SegmentScanner {
             file,
             path: path.to_owned(),
             header: SegmentHeader {
+                version: 0,
                 salt: 0,
                 log_id: [0; 16],
                 first_lsn: 0,
@@ -109,6 +112,7 @@ impl SegmentScanner {
             window_start: 0,
             last_payload: (0, 0),
             last_wanted_lsn: u64::MAX,
+            last_checkpoint: None,
         };
         // Read on its own rather than through the window: a replay that then
         // jumps deep into the segment would otherwise read a window it skips.
@@ -148,6 +152,11 @@ impl SegmentScanner {
     /// Chained digest of the records read so far.
     pub fn digest(&self) -> u32 {
         self.digest
+    }
+
+    /// LSN of the last checkpoint record read so far.
+    pub fn last_checkpoint(&self) -> Option<u64> {
+        self.last_checkpoint
     }
 
     /// Logical records read so far.
@@ -209,7 +218,13 @@ impl SegmentScanner {
                     }),
                 }
             }
-            RecordKind::Data | RecordKind::Batch => {
+            RecordKind::Checkpoint if self.header.version < CHECKPOINT_VERSION => {
+                Ok(ScanItem::Damage {
+                    offset,
+                    reason: "checkpoint record in a segment of format version 1".into(),
+                })
+            }
+            RecordKind::Data | RecordKind::Batch | RecordKind::Checkpoint => {
                 if header.lsn != self.next_lsn {
                     return Ok(ScanItem::Damage {
                         offset,
@@ -240,6 +255,9 @@ impl SegmentScanner {
                 self.next_lsn += count;
                 self.record_count += count;
                 self.digest = chain_digest(self.digest, header.crc);
+                if header.kind == RecordKind::Checkpoint {
+                    self.last_checkpoint = Some(header.lsn);
+                }
                 Ok(ScanItem::Record { header })
             }
         }

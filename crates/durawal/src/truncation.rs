@@ -165,6 +165,7 @@ impl Wal {
             if tail.seal.is_none() {
                 catalogue.unsealed(segment_first);
             }
+            catalogue.set_last_checkpoint(segment_first, tail.last_checkpoint);
         }
         let new_last = tail.next_lsn - 1;
         {

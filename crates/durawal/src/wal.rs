@@ -12,7 +12,7 @@ use crate::append::{ActiveSegment, AppendLimits, AppendState};
 use crate::catalogue::{self, Pin, SegmentCatalogue, SegmentEntry, SharedCatalogue};
 use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
-use crate::format::{SegmentHeader, SEGMENT_HEADER_SIZE};
+use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, RecoveryMode, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
@@ -185,6 +185,7 @@ impl Wal {
                         path: tail.path.clone(),
                         bytes: tail.capacity,
                         sealed_at: None,
+                        last_checkpoint: None,
                     },
                 );
                 tail
@@ -260,6 +261,23 @@ impl Wal {
         let lsn = state.append(data)?;
         self.wake_flusher_if_due(&state, first_pending);
         Ok(lsn)
+    }
+
+    /// Appends a checkpoint record (application state, or an empty marker)
+    /// and returns its LSN. Once durable it is [`Self::last_checkpoint`],
+    /// where a replay from the latest checkpoint starts.
+    pub fn checkpoint(&self, data: &[u8]) -> Result<u64> {
+        let _poison_on_panic = PoisonOnPanic(&self.shared);
+        let mut state = self.shared.lock_state();
+        let first_pending = state.pending_bytes == 0;
+        let lsn = state.checkpoint(data)?;
+        self.wake_flusher_if_due(&state, first_pending);
+        Ok(lsn)
+    }
+
+    /// LSN of the latest durable checkpoint record still in the log.
+    pub fn last_checkpoint(&self) -> Option<u64> {
+        catalogue::lock(&self.shared.catalogue).last_checkpoint()
     }
 
     /// Appends `records` as one atomic batch: after a crash all of them or none.
@@ -502,6 +520,7 @@ fn start_first_segment(
     direct: bool,
 ) -> Result<RecoveredTail> {
     let header = SegmentHeader {
+        version: FORMAT_VERSION,
         salt: random_u32()?,
         log_id: random_log_id()?,
         first_lsn: 1,
@@ -529,6 +548,7 @@ fn start_first_segment(
         digest: 0,
         record_count: 0,
         seal: None,
+        last_checkpoint: None,
     })
 }
 

@@ -2,13 +2,14 @@
 //! byte to what their writer recorded, and take new records.
 //!
 //! Each `tests/compat/v<N>/` holds `log/` (written by `examples/compat_fixture.rs`
-//! at format version N) and `expected.txt` (`<lsn> <hex payload>` per record).
+//! at format version N) and `expected.txt` (`<lsn> <hex payload>` per record,
+//! then ` checkpoint` for a checkpoint record).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{copy_log, open, options, read_all, SMALL_SEGMENT};
+use common::{checkpoint_lsns, copy_log, open, options, read_all, SMALL_SEGMENT};
 use durawal::RecoveryMode;
 
 fn fixture_dirs() -> Vec<PathBuf> {
@@ -22,25 +23,33 @@ fn fixture_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn expected(dir: &Path) -> Vec<(u64, Vec<u8>)> {
-    std::fs::read_to_string(dir.join("expected.txt"))
+/// The records of a fixture, and the LSNs of its checkpoints.
+fn expected(dir: &Path) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
+    let mut records = Vec::new();
+    let mut checkpoints = Vec::new();
+    for line in std::fs::read_to_string(dir.join("expected.txt"))
         .unwrap()
         .lines()
-        .map(|line| {
-            let (lsn, hex) = line.split_once(' ').unwrap();
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            (lsn.parse().unwrap(), bytes)
-        })
-        .collect()
+    {
+        let mut fields = line.split(' ');
+        let lsn: u64 = fields.next().unwrap().parse().unwrap();
+        let hex = fields.next().unwrap_or_default();
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        if fields.next() == Some("checkpoint") {
+            checkpoints.push(lsn);
+        }
+        records.push((lsn, bytes));
+    }
+    (records, checkpoints)
 }
 
 #[test]
 fn every_fixture_replays_what_its_writer_wrote_in_every_recovery_mode() {
     for dir in fixture_dirs() {
-        let want = expected(&dir);
+        let (want, checkpoints) = expected(&dir);
         assert!(want.len() >= 100, "{}: fixture too small", dir.display());
         for mode in [
             RecoveryMode::TolerateTail,
@@ -52,6 +61,8 @@ fn every_fixture_replays_what_its_writer_wrote_in_every_recovery_mode() {
             let wal = open(copy.path(), options(SMALL_SEGMENT, mode));
             assert_eq!(wal.recovery().truncated_bytes, 0, "{}", dir.display());
             assert_eq!(read_all(&wal), want, "{} in {mode:?}", dir.display());
+            assert_eq!(checkpoint_lsns(&wal, 1), checkpoints);
+            assert_eq!(wal.last_checkpoint(), checkpoints.last().copied());
         }
     }
 }
@@ -59,7 +70,7 @@ fn every_fixture_replays_what_its_writer_wrote_in_every_recovery_mode() {
 #[test]
 fn every_fixture_takes_new_records_across_a_rotation_and_reopens() {
     for dir in fixture_dirs() {
-        let mut want = expected(&dir);
+        let (mut want, _) = expected(&dir);
         let copy = copy_log(&dir.join("log"));
         let wal = open(copy.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
         for index in 0..40u64 {

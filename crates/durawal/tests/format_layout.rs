@@ -78,7 +78,7 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
         assert_eq!(&bytes[0..8], b"DURAWAL\0", "magic");
         assert_eq!(
             u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
-            1,
+            2,
             "format version"
         );
         assert_eq!(

@@ -15,6 +15,7 @@ fn log_near_the_ceiling() -> (tempfile::TempDir, u64) {
     let dir = tempfile::tempdir().unwrap();
     let first_lsn = MAX_LSN - 1;
     let header = SegmentHeader {
+        version: durawal::format::FORMAT_VERSION,
         salt: 0x1234_5678,
         log_id: [9; 16],
         first_lsn,

@@ -11,6 +11,7 @@ const SALT: u32 = 0xfeed;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let header = SegmentHeader {
+        version: durawal::format::FORMAT_VERSION,
         salt: SALT,
         log_id: [3; 16],
         first_lsn: 1,

@@ -8,6 +8,7 @@ use durawal_fuzz::{open_and_replay, segment_name, SEGMENT_SIZE};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let header = SegmentHeader {
+        version: durawal::format::FORMAT_VERSION,
         salt: 0x5eed,
         log_id: [7; 16],
         first_lsn: 1,

@@ -1,4 +1,4 @@
-//! The on-disk format, version 1 (described for humans in `docs/FORMAT.md`).
+//! The on-disk format, version 2 (described for humans in `docs/FORMAT.md`).
 //!
 //! All integers are little-endian with explicit widths. A segment file is one
 //! header block followed by records packed on 8-byte boundaries; an all-zero
@@ -16,5 +16,7 @@ pub use record::{
     encode_batch_payload, record_size, BatchEntries, HeaderCheck, RecordHeader, RecordKind,
     SealPayload, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE,
 };
-pub use segment_header::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE};
+pub use segment_header::{
+    SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_SIZE,
+};
 pub use segment_name::{parse_segment_name, segment_file_name, PREPARED_SEGMENT_NAME};

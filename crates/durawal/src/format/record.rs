@@ -4,7 +4,7 @@
 //! 0..4   crc         masked CRC32C (salted) of bytes 4..24 and the payload
 //! 4..8   length      payload length in bytes
 //! 8..16  lsn         LSN of the (first) logical record inside
-//! 16     kind        1 data, 2 batch, 3 seal
+//! 16     kind        1 data, 2 batch, 3 seal, 4 checkpoint (format 2)
 //! 17..20 reserved    zero
 //! 20..24 header_crc  masked CRC32C (salted) of bytes 4..20
 //! ```
@@ -37,6 +37,9 @@ pub enum RecordKind {
     Batch = 2,
     /// Closes a segment; see [`SealPayload`].
     Seal = 3,
+    /// One logical record that the application marked as a checkpoint
+    /// (format version 2 on).
+    Checkpoint = 4,
 }
 
 impl RecordKind {
@@ -45,6 +48,7 @@ impl RecordKind {
             1 => Some(RecordKind::Data),
             2 => Some(RecordKind::Batch),
             3 => Some(RecordKind::Seal),
+            4 => Some(RecordKind::Checkpoint),
             _ => None,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! 0..8    magic            b"DURAWAL\0"
-//! 8..12   format_version   1
+//! 8..12   format_version   1 or 2 (2 adds checkpoint records)
 //! 12..16  salt             random per segment; seeds every record CRC
 //! 16..32  log_id           random per log; all segments of a log share it
 //! 32..40  first_lsn        LSN of the first record (also the file name)
@@ -14,8 +14,13 @@
 
 use super::checksum::masked_crc;
 
-/// On-disk format version written by this code.
-pub const FORMAT_VERSION: u32 = 1;
+/// On-disk format version written by this code. Version 2 added checkpoint
+/// records; segments of version 1 are still read (and continued).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+/// The first format version with checkpoint records.
+pub const CHECKPOINT_VERSION: u32 = 2;
 /// The header takes one full block so records start block-aligned.
 pub const SEGMENT_HEADER_SIZE: usize = 4096;
 
@@ -25,6 +30,8 @@ const ENCODED_SIZE: usize = 56;
 /// A decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Format version of the segment (what record kinds it may hold).
+    pub version: u32,
     /// Seeds every record CRC in this segment.
     pub salt: u32,
     /// Identifies the log; a segment with another id is foreign.
@@ -42,7 +49,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> Vec<u8> {
         let mut block = vec![0u8; SEGMENT_HEADER_SIZE];
         block[0..8].copy_from_slice(MAGIC);
-        block[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        block[8..12].copy_from_slice(&self.version.to_le_bytes());
         block[12..16].copy_from_slice(&self.salt.to_le_bytes());
         block[16..32].copy_from_slice(&self.log_id);
         block[32..40].copy_from_slice(&self.first_lsn.to_le_bytes());
@@ -69,10 +76,11 @@ impl SegmentHeader {
             return Err("segment header block has non-zero reserved bytes");
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err("unsupported segment format version");
         }
         Ok(Self {
+            version,
             salt: u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")),
             log_id: bytes[16..32].try_into().expect("16 bytes"),
             first_lsn: u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")),
@@ -88,6 +96,7 @@ mod tests {
 
     fn sample() -> SegmentHeader {
         SegmentHeader {
+            version: FORMAT_VERSION,
             salt: 5,
             log_id: [7; 16],
             first_lsn: 1000,
@@ -101,6 +110,22 @@ mod tests {
         let block = sample().encode();
         assert_eq!(block.len(), SEGMENT_HEADER_SIZE);
         assert_eq!(SegmentHeader::decode(&block), Ok(sample()));
+    }
+
+    #[test]
+    fn every_readable_version_round_trips_and_a_newer_one_is_refused() {
+        for version in OLDEST_READABLE_VERSION..=FORMAT_VERSION {
+            let header = SegmentHeader {
+                version,
+                ..sample()
+            };
+            assert_eq!(SegmentHeader::decode(&header.encode()), Ok(header));
+        }
+        let newer = SegmentHeader {
+            version: FORMAT_VERSION + 1,
+            ..sample()
+        };
+        assert!(SegmentHeader::decode(&newer.encode()).is_err());
     }
 
     #[test]

@@ -212,6 +212,7 @@ fn catalogue_entries(
             path: scanner.path().to_owned(),
             bytes: scanner.file_length(),
             sealed_at: Some(sealed_at(scanner.path())?),
+            last_checkpoint: scanner.last_checkpoint(),
         };
         entries.push((scanner.header().first_lsn, entry));
     }
@@ -223,6 +224,7 @@ fn catalogue_entries(
                 Some(_) => Some(sealed_at(&tail.path)?),
                 None => None,
             },
+            last_checkpoint: tail.last_checkpoint,
         };
         entries.push((tail.header.first_lsn, entry));
     }
@@ -463,6 +465,7 @@ fn inspect_tail(
         digest: seal.map_or(scanner.digest(), |found| found.seal.digest),
         record_count: scanner.record_count(),
         seal,
+        last_checkpoint: scanner.last_checkpoint(),
     })
 }
 

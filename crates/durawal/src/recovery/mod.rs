@@ -66,6 +66,8 @@ pub struct RecoveredTail {
     pub record_count: u64,
     /// The valid seal the segment ends with, if it does.
     pub seal: Option<FoundSeal>,
+    /// LSN of the last checkpoint record in the segment.
+    pub last_checkpoint: Option<u64>,
 }
 
 /// A seal that closes a segment, and where it is.

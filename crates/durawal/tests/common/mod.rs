@@ -300,6 +300,21 @@ pub fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
     records
 }
 
+/// The LSNs replay marks as checkpoints, from `from` on.
+pub fn checkpoint_lsns(wal: &Wal, from: u64) -> Vec<u64> {
+    let mut cursor = wal.replay(from, u64::MAX).expect("replay");
+    let mut lsns = Vec::new();
+    while let Some(batch) = cursor.next_batch(97, 64 * 1024).expect("next_batch") {
+        lsns.extend(
+            batch
+                .checkpoints
+                .iter()
+                .map(|&index| batch.lsns[index as usize]),
+        );
+    }
+    lsns
+}
+
 /// Replays everything it can and returns the records read before the first
 /// error, and that error.
 pub fn read_until_error(wal: &Wal) -> (Vec<(u64, Vec<u8>)>, Option<Error>) {
