@@ -61,6 +61,12 @@ pub struct ReplayCursor {
     skip_corrupted: bool,
     /// Keeps truncation away from the segments still to be read.
     pin: Option<Pin>,
+    /// The segment after the one whose seal was read last, when its first
+    /// LSN was past `to` then: it is opened once `to` reaches it.
+    next_segment: Option<u64>,
+    /// Where to start, until the first segment is opened (which waits, for
+    /// a following reader, until `to` reaches `from`).
+    start: Option<Option<(u64, SeekPoint)>>,
 }
 
 impl ReplayCursor {
@@ -88,27 +94,39 @@ impl ReplayCursor {
             to,
             skip_corrupted,
             pin,
+            next_segment: None,
+            start: Some(hint),
         };
-        if from <= to {
-            let starts = &cursor.segment_starts;
-            let start = starts
-                .iter()
-                .rev()
-                .find(|&&first| first <= from)
-                .or(starts.first());
-            if let Some(&first) = start {
-                let mut scanner = cursor.open_segment(first)?;
-                // Start near `from` when the seek index knows a record of
-                // this segment at or before it; else read from the start.
-                if let Some((segment, point)) = hint {
-                    if segment == first && point.lsn > first {
-                        scanner.jump_to(point);
-                    }
-                }
-                cursor.scanner = Some(scanner);
-            }
-        }
+        cursor.open_start()?;
         Ok(cursor)
+    }
+
+    /// Opens the segment that holds `from` once `to` reaches it.
+    fn open_start(&mut self) -> Result<()> {
+        if self.from > self.to {
+            return Ok(());
+        }
+        let Some(hint) = self.start.take() else {
+            return Ok(());
+        };
+        let starts = &self.segment_starts;
+        let start = starts
+            .iter()
+            .rev()
+            .find(|&&first| first <= self.from)
+            .or(starts.first());
+        if let Some(&first) = start {
+            let mut scanner = self.open_segment(first)?;
+            // Start near `from` when the seek index knows a record of
+            // this segment at or before it; else read from the start.
+            if let Some((segment, point)) = hint {
+                if segment == first && point.lsn > first {
+                    scanner.jump_to(point);
+                }
+            }
+            self.scanner = Some(scanner);
+        }
+        Ok(())
     }
 
     /// Opens the segment starting at `first_lsn`; one that is gone was
@@ -148,6 +166,25 @@ impl ReplayCursor {
         Ok(())
     }
 
+    /// Moves the end of the range forward to `to` (durable since), for a
+    /// reader that follows the log: the cursor stays where it stopped and
+    /// goes on from there.
+    pub fn extend_to(&mut self, to: u64) -> Result<()> {
+        if to <= self.to {
+            return Ok(());
+        }
+        self.to = to;
+        self.open_start()?;
+        if let Some(scanner) = self.scanner.as_mut() {
+            scanner.refresh()?;
+        }
+        if let Some(next) = self.next_segment.filter(|&next| next <= to) {
+            self.next_segment = None;
+            self.scanner = Some(self.open_segment(next)?);
+        }
+        Ok(())
+    }
+
     /// The next records, up to about `max_bytes` of payload or `max_records`
     /// records (at least one record when any is left); `None` at the end.
     pub fn next_batch(
@@ -160,8 +197,8 @@ impl ReplayCursor {
             let Some(scanner) = self.scanner.as_mut() else {
                 break;
             };
+            // Kept where it stands: a following reader extends `to`.
             if scanner.next_lsn() > self.to {
-                self.scanner = None;
                 break;
             }
             match scanner.next_item()? {
@@ -191,11 +228,12 @@ impl ReplayCursor {
                 }
                 ScanItem::Seal { seal, .. } => {
                     let next = seal.last_lsn + 1;
-                    self.scanner = if next <= self.to {
-                        Some(self.open_segment(next)?)
+                    self.scanner = None;
+                    if next <= self.to {
+                        self.scanner = Some(self.open_segment(next)?);
                     } else {
-                        None
-                    };
+                        self.next_segment = Some(next);
+                    }
                 }
                 ScanItem::End { offset }
                 | ScanItem::Stop { offset }

@@ -164,6 +164,19 @@ impl SegmentScanner {
         self.record_count
     }
 
+    /// Forgets what was read ahead and the file's length, for a reader that
+    /// follows a log being written: bytes read past the old end were zeros
+    /// or a torn write then, and are records now.
+    pub fn refresh(&mut self) -> Result<()> {
+        self.window.clear();
+        self.window_start = 0;
+        self.file_length = self
+            .file
+            .length()
+            .map_err(|e| Error::io("stat", &self.path, e))?;
+        Ok(())
+    }
+
     /// Makes the scan end with [`ScanItem::Stop`] at the first record that
     /// holds an LSN above `lsn` (a whole batch, when the LSN is inside one):
     /// where `truncateAfter(lsn)` cuts the log.
