@@ -79,7 +79,7 @@ test('createReadStream streams the records of a range in order', async (t) => {
     new Writable({
       objectMode: true,
       write(record: WalRecord, _encoding, callback) {
-        seen.push({ lsn: record.lsn, data: Buffer.from(record.data) })
+        seen.push({ ...record, data: Buffer.from(record.data) })
         callback()
       },
     }),

@@ -3,6 +3,11 @@
 
 /** A replay position. */
 export declare class NativeReplay {
+  /**
+   * Extends the cursor to the durable LSN now, for a reader that follows
+   * the log; returns that LSN. Never past it, whatever the caller knows.
+   */
+  follow(): number
   /** Reads the next batch on the libuv pool; resolves with `null` at the end. */
   next(maxRecords: number, maxBytes: number): Promise<NativeBatch | null>
 }
@@ -11,6 +16,18 @@ export declare class NativeReplay {
 export declare class NativeWal {
   /** Copies `data` into the log; returns its LSN. */
   append(data: Uint8Array): number
+  /** Appends a checkpoint record; returns its LSN. */
+  checkpoint(data: Uint8Array): number
+  /** LSN of the latest durable checkpoint, `null` when there is none. */
+  get lastCheckpoint(): number | null
+  /** Number of segment files. */
+  get segmentCount(): number
+  /** Bytes of all segment files. */
+  get segmentBytes(): number
+  /** Removes whole segments below `lsn` on the libuv pool; resolves with the new first LSN. */
+  truncateBefore(lsn: number): Promise<number>
+  /** Cuts the log back to `lsn` on the libuv pool; resolves with the new last LSN. */
+  truncateAfter(lsn: number): Promise<number>
   /** Appends `records` as one atomic batch. */
   appendBatch(records: Array<Uint8Array>): LsnRange
   /** Asks the flusher to make everything up to `lsn` durable; returns the durable LSN now. */
@@ -32,7 +49,10 @@ export declare class NativeWal {
   get bufferedBytes(): number
   /** What recovery found at open. */
   recovery(): NativeRecovery
-  /** A cursor over the durable records with LSNs in `from..=to`. */
+  /**
+   * A cursor over the durable records with LSNs in `from..=to`; its
+   * `follow()` extends it to the durable LSN of the moment.
+   */
   replay(from: number, to: number): NativeReplay
   /** Flushes, stops the flusher and releases the lock, on the libuv pool. */
   close(): Promise<void>
@@ -84,6 +104,8 @@ export interface NativeBatch {
   ends: Uint32Array
   /** LSN of each record. */
   lsns: Float64Array
+  /** Indexes (into `lsns`) of the checkpoint records. */
+  checkpoints: Uint32Array
 }
 
 /** Normalised open options. */

@@ -95,6 +95,22 @@ export class DurabilityWaiters {
     this.#releaseIfIdle()
   }
 
+  /**
+   * The log was cut back to `lastLsn` (`truncateAfter`): the LSNs after it
+   * will be handed out again, so the durable LSN moves back, and waiters for
+   * records that were cut reject with `error` (their records are gone, durable or not).
+   */
+  rewind(lastLsn: number, error: WalError): void {
+    this.advance(Math.min(this.#reportedLsn, lastLsn))
+    const waiters = this.#waiters
+    let kept = waiters.length
+    while (kept > 0 && waiters[kept - 1]!.lsn > lastLsn) kept--
+    for (const waiter of waiters.splice(kept)) waiter.reject(error)
+    this.#durableLsn = Math.min(this.#durableLsn, lastLsn)
+    this.#reportedLsn = Math.min(this.#reportedLsn, lastLsn)
+    this.#releaseIfIdle()
+  }
+
   /** Rejects every waiter, now and later, with `error`; those already reported durable resolve first. */
   fail(error: WalError): void {
     this.advance(this.#reportedLsn)

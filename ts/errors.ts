@@ -17,6 +17,10 @@ import { constants } from 'node:os'
  * - `WAL_LSN_EXHAUSTED`: the next LSN would pass `MAX_LSN` (2^53 - 1).
  * - `WAL_BACKPRESSURE`: the append would take the bytes appended and not yet durable past `bufferLimit` (`buffered`, `size`, `limit`); nothing was appended: wait for `ready()` and retry.
  * - `WAL_ABORTED`: the `signal` given to `sync`, `write` or `ready` aborted before it settled (the signal's `reason` is the `cause`); the record itself stays appended.
+ * - `WAL_BUSY`: an append while `truncateAfter` is cutting the log; append once its promise settles.
+ * - `WAL_TRUNCATED`: records a reader needed were removed by truncation (`lsn`: the first one it missed; `path`: the segment that is gone).
+ *   A `tail()` or `replay()` of the writing process meets it only after `truncateAfter` cut records it had read,
+ *   or when retention stopped waiting for it (`retention.readerLagBytes`); a reader in another process, whenever the writer removed what it had not read yet.
  * - `WAL_INTERNAL`: a bug in durawal (a panic, caught before it reaches Node); a log that saw it is poisoned.
  * - `WAL_NATIVE_MISSING`: loading durawal (`require`/`import`) found no native binary for this platform; the message lists what was tried.
  */
@@ -31,6 +35,8 @@ export type WalErrorCode =
   | 'WAL_LSN_EXHAUSTED'
   | 'WAL_BACKPRESSURE'
   | 'WAL_ABORTED'
+  | 'WAL_BUSY'
+  | 'WAL_TRUNCATED'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 
@@ -48,6 +54,8 @@ export interface WalErrorDetails {
   limit?: number
   /** Bytes appended and not yet durable when `WAL_BACKPRESSURE` refused an append. */
   buffered?: number
+  /** For `WAL_TRUNCATED`: the first LSN the reader missed. */
+  lsn?: number
 }
 
 /**
@@ -65,6 +73,7 @@ export class WalError extends Error implements WalErrorDetails {
   readonly size?: number
   readonly limit?: number
   readonly buffered?: number
+  readonly lsn?: number
 
   /**
    * For durawal's own use; exported so that `instanceof WalError` works and tests can build one.

@@ -16,7 +16,8 @@ export type { WaitOptions } from './abort'
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
-export type { WriteStreamOptions } from './streams'
+export type { ReadStreamOptions, WriteStreamOptions } from './streams'
+export type { TailOptions } from './tail'
 export {
   type BatchRange,
   type RecoveryInfo,

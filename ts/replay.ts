@@ -2,7 +2,7 @@
  * Replay as an async iterator. Each native call returns a whole batch (one
  * Buffer plus end offsets and LSNs), so the per-record cost is JavaScript only.
  */
-import type { NativeReplay } from '../native/binding'
+import type { NativeBatch, NativeReplay } from '../native/binding'
 import { awaitNative } from './errors'
 
 /** A record read back from the log. */
@@ -11,24 +11,34 @@ export interface WalRecord {
   lsn: number
   /** Its bytes (a view into the batch buffer; copy it to keep it beyond the batch). */
   data: Buffer
+  /** True for a record written by `wal.checkpoint()`. */
+  checkpoint: boolean
 }
 
 /** Records fetched per native call. */
-const BATCH_RECORDS = 4096
+export const BATCH_RECORDS = 4096
 /** Payload bytes fetched per native call (a larger single record still comes whole). */
-const BATCH_BYTES = 1 << 20
+export const BATCH_BYTES = 1 << 20
+
+/** The records of one native batch, in order. */
+export function* recordsOf(batch: NativeBatch): Generator<WalRecord, void, undefined> {
+  const { data, ends, lsns, checkpoints } = batch
+  let start = 0
+  let nextCheckpoint = 0
+  for (let index = 0; index < lsns.length; index++) {
+    const end = ends[index]!
+    const checkpoint = checkpoints[nextCheckpoint] === index
+    if (checkpoint) nextCheckpoint++
+    yield { lsn: lsns[index]!, data: data.subarray(start, end), checkpoint }
+    start = end
+  }
+}
 
 /** Yields the records of `cursor` in LSN order. */
 export async function* iterateReplay(cursor: NativeReplay): AsyncGenerator<WalRecord, void, undefined> {
   for (;;) {
     const batch = await awaitNative(() => cursor.next(BATCH_RECORDS, BATCH_BYTES))
     if (batch === null) return
-    const { data, ends, lsns } = batch
-    let start = 0
-    for (let index = 0; index < lsns.length; index++) {
-      const end = ends[index]!
-      yield { lsn: lsns[index]!, data: data.subarray(start, end) }
-      start = end
-    }
+    yield* recordsOf(batch)
   }
 }

@@ -4,7 +4,8 @@
  * follows the disk, and a `Readable` over replay.
  */
 import { Readable, Writable } from 'node:stream'
-import { WalError } from './errors'
+import { invalidArgument, WalError } from './errors'
+import { checkKeys } from './options'
 import type { WalRecord } from './replay'
 
 /** What the streams need of a `Wal` (it is passed in to keep this module free of `wal.ts`). */
@@ -12,7 +13,20 @@ export interface StreamableLog {
   append(data: Uint8Array): number
   sync(lsn?: number): Promise<number>
   ready(): Promise<void>
-  replay(range?: { from?: number; to?: number }): AsyncIterableIterator<WalRecord>
+  replay(range?: { from?: number; to?: number; fromCheckpoint?: boolean }): AsyncIterableIterator<WalRecord>
+  tail(options?: { from?: number }): AsyncIterableIterator<WalRecord>
+}
+
+/** Options of `wal.createReadStream`. */
+export interface ReadStreamOptions {
+  /** First LSN to read; see `replay` (or with `live`, `tail`). */
+  from?: number
+  /** Last LSN to read; see `replay`. Not with `live`. */
+  to?: number
+  /** Start at the latest checkpoint; see `replay`. Not with `live`. */
+  fromCheckpoint?: boolean
+  /** `true`: follow new records as they become durable, as `tail()` does. Default `false`. */
+  live?: boolean
 }
 
 /** Options of `wal.createWriteStream`. */
@@ -55,7 +69,18 @@ export function createWriteStream(log: StreamableLog, options: WriteStreamOption
   })
 }
 
-/** An object-mode `Readable` of `{ lsn, data }`, over `wal.replay(range)`. */
-export function createReadStream(log: StreamableLog, range?: { from?: number; to?: number }): Readable {
-  return Readable.from(log.replay(range), { objectMode: true })
+/**
+ * An object-mode `Readable` of `{ lsn, data, checkpoint }`, over
+ * `wal.replay()`, or `wal.tail()` when `live`. Destroying it ends the iteration.
+ */
+export function createReadStream(log: StreamableLog, options: ReadStreamOptions): Readable {
+  const given: unknown = options
+  checkKeys('options', given, ['from', 'to', 'fromCheckpoint', 'live'])
+  const { live, ...range } = options
+  if (live !== undefined && typeof live !== 'boolean') throw invalidArgument('live must be a boolean')
+  if (live !== true) return Readable.from(log.replay(range), { objectMode: true })
+  if (range.to !== undefined || range.fromCheckpoint !== undefined) {
+    throw invalidArgument('a live read stream takes from only (not to or fromCheckpoint)')
+  }
+  return Readable.from(log.tail(range.from === undefined ? {} : { from: range.from }), { objectMode: true })
 }

@@ -9,10 +9,12 @@ import { checkSignal, untilAborted, type WaitOptions } from './abort'
 import { BufferGate } from './backpressure'
 import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
+import { FollowerBell } from './follower-bell'
 import { binding } from './native'
 import { checkCount, checkKeys, checkLsn, normalizeOptions, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
-import { createReadStream, createWriteStream, type WriteStreamOptions } from './streams'
+import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams'
+import { follow, type TailOptions } from './tail'
 
 /** What `Wal.open` found and did, from `wal.recovery`. */
 export interface RecoveryInfo {
@@ -46,6 +48,10 @@ export interface WalStats {
   durableLsn: number
   /** Bytes of records appended and not yet durable (with their headers), waiting or being written. */
   bufferedBytes: number
+  /** Segment files in the log now. */
+  segments: number
+  /** Bytes those files take (preallocated size, not only what records fill). */
+  bytesOnDisk: number
 }
 
 /** Per-call options of `write`. */
@@ -72,8 +78,16 @@ export interface BatchRange {
 
 /** Which records `replay` reads; both ends are inclusive. */
 export interface ReplayRange {
-  /** First LSN to read, an integer from 0 to `MAX_LSN`. Default 1 (the first record). */
+  /**
+   * First LSN to read, an integer from 0 to `MAX_LSN`. Default 1 (the first
+   * record). An LSN below `firstLsn` (removed by truncation) starts at `firstLsn`.
+   */
   from?: number
+  /**
+   * `true`: start at the latest durable checkpoint (`lastCheckpoint`), or at
+   * the first record when there is none. Not together with `from`.
+   */
+  fromCheckpoint?: boolean
   /**
    * Last LSN to read, an integer from 0 to `MAX_LSN`. Default, and upper bound
    * whatever is given: the durable LSN when `replay` is called.
@@ -108,6 +122,12 @@ interface WalState {
   readonly bufferGate: BufferGate
   /** `close()`'s promise, once it was called. */
   closing: Promise<void> | undefined
+  /** `truncateAfter` calls in progress; appends are refused meanwhile. */
+  truncating: number
+  /** Wakes tails after each flush report, failure and close. */
+  readonly bell: FollowerBell
+  /** The new last LSN of each `truncateAfter`, in order, for tails to check what they yielded. */
+  readonly cuts: number[]
 }
 
 /**
@@ -130,6 +150,9 @@ const states = new WeakMap<Wal, WalState>()
  * `maxBufferedBytes`, whatever the sync policy.
  */
 function appendUnderPressure<T>(state: WalState, append: () => T): T {
+  if (state.truncating > 0) {
+    throw new WalError('WAL_BUSY', 'truncateAfter is cutting the log; append once its promise settles')
+  }
   try {
     return callNative(append)
   } catch (error) {
@@ -192,6 +215,7 @@ async function closeLog(state: WalState): Promise<void> {
     }
     state.waiters.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed before the record became durable'))
     state.bufferGate.fail(failure ?? new WalError('WAL_CLOSED', 'log was closed while waiting for ready()'))
+    state.bell.ring()
   }
 }
 
@@ -270,6 +294,7 @@ export class Wal extends EventEmitter<WalEvents> {
     const normalized = normalizeOptions(options)
     const nativeOptions = normalized.native
     const bufferGate = new BufferGate(normalized.maxBufferedBytes)
+    const bell = new FollowerBell()
     let waiters: DurabilityWaiters | undefined
     let native: NativeWal | undefined
     let wal: Wal | undefined
@@ -283,9 +308,18 @@ export class Wal extends EventEmitter<WalEvents> {
           bufferGate.fail(fromNative(error))
         }
       } else {
-        waiters.report(notice.durableLsn)
+        // A report can arrive after a truncateAfter moved the durable LSN
+        // back; what it says beyond the live durable LSN no longer holds.
+        let durable = notice.durableLsn
+        try {
+          durable = Math.min(durable, native.durableLsn)
+        } catch {
+          // A broken getter is reported by every other call; keep the report as is.
+        }
+        waiters.report(durable)
         if (wal !== undefined) reportBuffer(wal, native, bufferGate)
       }
+      bell.ring()
     }
     const opened = await awaitNative(() => binding.open(dir, nativeOptions, onFlush))
     try {
@@ -303,6 +337,9 @@ export class Wal extends EventEmitter<WalEvents> {
           writeRequestsSync: policy === 'always',
           bufferGate,
           closing: undefined,
+          truncating: 0,
+          bell,
+          cuts: [],
         },
         recovery,
       )
@@ -359,6 +396,88 @@ export class Wal extends EventEmitter<WalEvents> {
     }
     for (const [index, record] of records.entries()) checkData(`records[${index}]`, record)
     return appendUnderPressure(state, () => state.native.appendBatch(records as Uint8Array[]))
+  }
+
+  /**
+   * Appends `data` as a checkpoint record (application state, or an empty
+   * buffer as a marker), requests a sync and waits until it is durable. From
+   * then on it is `lastCheckpoint`, where `replay({ fromCheckpoint: true })`
+   * starts. It replays like any record, with `checkpoint: true`.
+   *
+   * @param data - The checkpoint's payload, 0 to `maxRecordSize` bytes.
+   * @param options - `signal` stops the wait (`WAL_ABORTED`); the checkpoint stays appended.
+   * @returns Its LSN, once durable.
+   * @throws {@link WalError} (the promise rejects) every code `append` throws, and every code `sync` rejects with.
+   */
+  async checkpoint(data: Uint8Array, options: WaitOptions = {}): Promise<number> {
+    const state = openStateOf(this)
+    checkData('data', data)
+    const signal = checkSignal(options.signal)
+    const lsn = appendUnderPressure(state, () => state.native.checkpoint(data))
+    await this.sync(lsn, signal === undefined ? {} : { signal })
+    return lsn
+  }
+
+  /**
+   * LSN of the latest durable checkpoint still in the log; `null` when there is none.
+   *
+   * @throws {@link WalError} `WAL_INTERNAL` for a bug in durawal.
+   */
+  get lastCheckpoint(): number | null {
+    const { native } = stateOf(this)
+    return callNative(() => native.lastCheckpoint) ?? null
+  }
+
+  /**
+   * Removes the whole segments all of whose records have LSNs below `lsn`:
+   * what a log needs once a snapshot covers everything before `lsn`. Only
+   * durable records go, never the segment appends go to, and never records
+   * a `replay` or `tail` in progress still has to read (it removes what it
+   * can now; call again later for the rest). Crash-safe: a crash at any
+   * point leaves the log as it was or as it is after.
+   *
+   * @param lsn - An integer from 0 to `MAX_LSN`.
+   * @returns The log's first LSN afterwards (`firstLsn`), at most `lsn`; 0 for an empty log.
+   * @throws {@link WalError} (the promise rejects) `WAL_INVALID_ARGUMENT` for a bad `lsn`; `WAL_CLOSED`; `WAL_POISONED`
+   * when the log is poisoned, or a removal fails (which poisons it, like a failed write).
+   */
+  async truncateBefore(lsn: number): Promise<number> {
+    const state = openStateOf(this)
+    checkLsn('lsn', lsn)
+    return awaitNative(() => state.native.truncateBefore(lsn))
+  }
+
+  /**
+   * Cuts the log back to `lsn`: every record after it is removed, and the
+   * next append gets `lsn + 1`. What a Raft log needs when a new leader
+   * overwrites its tail. A batch that holds `lsn` and later LSNs is removed
+   * whole (it is atomic), and then the log ends before it. Everything
+   * appended is made durable first; appends meanwhile throw `WAL_BUSY`.
+   * Promises still waiting for records that are cut reject with
+   * `WAL_TRUNCATED`, and a `tail()` that had yielded them throws it.
+   * Crash-safe: a crash at any point recovers the old tail or the new one.
+   *
+   * @param lsn - An integer from `firstLsn - 1` to `MAX_LSN`; at or past `lastLsn` nothing changes.
+   * @returns The LSN of the last record kept.
+   * @throws {@link WalError} (the promise rejects) `WAL_INVALID_ARGUMENT` for a bad `lsn` or one below `firstLsn - 1`;
+   * `WAL_CLOSED`; `WAL_POISONED` when the log is poisoned or a step of the cut fails (which poisons it).
+   */
+  async truncateAfter(lsn: number): Promise<number> {
+    const state = openStateOf(this)
+    checkLsn('lsn', lsn)
+    state.truncating++
+    try {
+      const lastKept = await awaitNative(() => state.native.truncateAfter(lsn))
+      state.waiters.rewind(
+        lastKept,
+        new WalError('WAL_TRUNCATED', `truncateAfter(${lsn}) removed this record`, { lsn: lastKept + 1 }),
+      )
+      state.cuts.push(lastKept)
+      state.bell.ring()
+      return lastKept
+    } finally {
+      state.truncating--
+    }
   }
 
   /**
@@ -454,10 +573,51 @@ export class Wal extends EventEmitter<WalEvents> {
    */
   replay(range: ReplayRange = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
-    checkKeys('range', range, ['from', 'to'])
-    const from = range.from === undefined ? 1 : checkLsn('from', range.from)
+    checkKeys('range', range, ['from', 'to', 'fromCheckpoint'])
+    const { fromCheckpoint } = range
+    if (fromCheckpoint !== undefined && typeof fromCheckpoint !== 'boolean') {
+      throw invalidArgument('fromCheckpoint must be a boolean')
+    }
+    if (fromCheckpoint === true && range.from !== undefined) {
+      throw invalidArgument('give from or fromCheckpoint: true, not both')
+    }
+    const from = fromCheckpoint === true ? (this.lastCheckpoint ?? 1) : checkLsn('from', range.from ?? 1)
     const to = range.to === undefined ? this.durableLsn : checkLsn('to', range.to)
     return iterateReplay(callNative(() => state.native.replay(from, to)))
+  }
+
+  /**
+   * Yields the durable records from `options.from` on, then follows the log:
+   * each record is yielded once it is durable, across segment rotations,
+   * until `options.signal` aborts or the log closes (the loop then just
+   * ends). It holds the records it has still to read against truncation and
+   * retention. While it waits for records it keeps the process alive.
+   *
+   * @param options - See {@link TailOptions}.
+   * @returns An async iterator of `{ lsn, data, checkpoint }`; `data` is a view into a batch buffer (copy it to keep it).
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` for a bad `from`, `signal` or unknown key; `WAL_CLOSED` after `close()`.
+   * @throws {@link WalError} (the iterator's `next()` rejects) `WAL_TRUNCATED` when `from` is below `firstLsn`, or a
+   * `truncateAfter` removed records it had yielded, or retention stopped waiting for it; `WAL_POISONED` when the log
+   * fails; `WAL_CORRUPT`, `WAL_IO` for damage or a failed read.
+   */
+  tail(options: TailOptions = {}): AsyncIterableIterator<WalRecord> {
+    const state = openStateOf(this)
+    checkKeys('options', options, ['from', 'signal'])
+    const from = options.from === undefined ? undefined : checkLsn('from', options.from)
+    const signal = checkSignal(options.signal)
+    const { native } = state
+    return follow(
+      {
+        cursor: (start) => callNative(() => native.replay(start, native.durableLsn)),
+        firstLsn: () => callNative(() => native.firstLsn),
+        bell: state.bell,
+        isClosed: () => state.closing !== undefined,
+        checkHealth: () => callNative(() => native.checkHealth()),
+        cuts: state.cuts,
+      },
+      from,
+      signal,
+    )
   }
 
   /**
@@ -480,16 +640,16 @@ export class Wal extends EventEmitter<WalEvents> {
   }
 
   /**
-   * A `Readable` (object mode) of the durable records `{ lsn, data }` from
-   * `range.from` to `range.to`, in order: `replay(range)` as a stream. It does
-   * not follow records appended after it starts.
+   * A `Readable` (object mode) of the durable records `{ lsn, data, checkpoint }`, in order:
+   * `replay(options)` as a stream, or with `live: true`, `tail(options)` as one (it follows
+   * new records until destroyed or the log closes).
    *
-   * @param range - Inclusive LSN bounds; see {@link ReplayRange}. Default: every durable record.
-   * @returns The stream; it emits `'error'` with the {@link WalError} replay's iterator rejects with.
-   * @throws {@link WalError} as `replay()` does when it starts.
+   * @param options - `replay`'s range, or `live: true` with `tail`'s `from`; see {@link ReadStreamOptions}.
+   * @returns The stream; it emits `'error'` with the {@link WalError} the iterator rejects with.
+   * @throws {@link WalError} as `replay()` or `tail()` does when it starts.
    */
-  createReadStream(range: ReplayRange = {}): Readable {
-    return createReadStream(this, range)
+  createReadStream(options: ReadStreamOptions = {}): Readable {
+    return createReadStream(this, options)
   }
 
   /**
@@ -535,6 +695,8 @@ export class Wal extends EventEmitter<WalEvents> {
       lastLsn: this.lastLsn,
       durableLsn: this.durableLsn,
       bufferedBytes: callNative(() => native.bufferedBytes),
+      segments: callNative(() => native.segmentCount),
+      bytesOnDisk: callNative(() => native.segmentBytes),
     }
   }
 

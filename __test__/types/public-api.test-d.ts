@@ -16,9 +16,11 @@ import type * as durawal from 'durawal'
 import {
   type BatchRange,
   MAX_LSN,
+  type ReadStreamOptions,
   type RecoveryInfo,
   type ReplayRange,
   type SyncPolicy,
+  type TailOptions,
   type WaitOptions,
   Wal,
   WalError,
@@ -57,6 +59,11 @@ expectTypeOf<Exclude<keyof Wal, keyof EventEmitter>>().toEqualTypeOf<
   | 'createWriteStream'
   | 'createReadStream'
   | 'replay'
+  | 'tail'
+  | 'checkpoint'
+  | 'lastCheckpoint'
+  | 'truncateBefore'
+  | 'truncateAfter'
   | 'firstLsn'
   | 'lastLsn'
   | 'durableLsn'
@@ -71,7 +78,19 @@ expectTypeOf<Wal['sync']>().toEqualTypeOf<(lsn?: number, options?: WaitOptions) 
 expectTypeOf<Wal['ready']>().toEqualTypeOf<(options?: WaitOptions) => Promise<void>>()
 expectTypeOf<WaitOptions>().toEqualTypeOf<{ signal?: AbortSignal }>()
 expectTypeOf<Wal['createWriteStream']>().toEqualTypeOf<(options?: WriteStreamOptions) => Writable>()
-expectTypeOf<Wal['createReadStream']>().toEqualTypeOf<(range?: ReplayRange) => Readable>()
+expectTypeOf<Wal['createReadStream']>().toEqualTypeOf<(options?: ReadStreamOptions) => Readable>()
+expectTypeOf<ReadStreamOptions>().toEqualTypeOf<{
+  from?: number
+  to?: number
+  fromCheckpoint?: boolean
+  live?: boolean
+}>()
+expectTypeOf<Wal['tail']>().toEqualTypeOf<(options?: TailOptions) => AsyncIterableIterator<WalRecord>>()
+expectTypeOf<TailOptions>().toEqualTypeOf<{ from?: number; signal?: AbortSignal }>()
+expectTypeOf<Wal['checkpoint']>().toEqualTypeOf<(data: Uint8Array, options?: WaitOptions) => Promise<number>>()
+expectTypeOf(wal.lastCheckpoint).toEqualTypeOf<number | null>()
+expectTypeOf<Wal['truncateBefore']>().toEqualTypeOf<(lsn: number) => Promise<number>>()
+expectTypeOf<Wal['truncateAfter']>().toEqualTypeOf<(lsn: number) => Promise<number>>()
 expectTypeOf<WriteStreamOptions>().toEqualTypeOf<{ highWaterMark?: number }>()
 expectTypeOf<Wal['write']>().toEqualTypeOf<(data: Uint8Array, options?: WriteOptions) => Promise<number>>()
 expectTypeOf<Wal['replay']>().toEqualTypeOf<(range?: ReplayRange) => AsyncIterableIterator<WalRecord>>()
@@ -94,8 +113,8 @@ expectTypeOf(wal.replay()).toExtend<AsyncIterable<WalRecord>>()
 expectTypeOf(wal.replay()).toExtend<AsyncIterator<WalRecord>>()
 expectTypeOf(wal.replay()[Symbol.asyncIterator]()).toEqualTypeOf<AsyncIterableIterator<WalRecord>>()
 expectTypeOf(wal.replay().next()).resolves.toExtend<IteratorResult<WalRecord>>()
-expectTypeOf<WalRecord>().toEqualTypeOf<{ lsn: number; data: Buffer }>()
-expectTypeOf<ReplayRange>().toEqualTypeOf<{ from?: number; to?: number }>()
+expectTypeOf<WalRecord>().toEqualTypeOf<{ lsn: number; data: Buffer; checkpoint: boolean }>()
+expectTypeOf<ReplayRange>().toEqualTypeOf<{ from?: number; to?: number; fromCheckpoint?: boolean }>()
 wal.replay({ from: 1 })
 wal.replay({ to: 10 })
 // @ts-expect-error only from and to
@@ -108,6 +127,8 @@ expectTypeOf<WalStats>().toEqualTypeOf<{
   lastLsn: number
   durableLsn: number
   bufferedBytes: number
+  segments: number
+  bytesOnDisk: number
 }>()
 expectTypeOf<WriteOptions>().toEqualTypeOf<{ durable?: boolean; signal?: AbortSignal }>()
 expectTypeOf<RecoveryInfo>().toEqualTypeOf<{
@@ -164,6 +185,8 @@ expectTypeOf<WalErrorCode>().toEqualTypeOf<
   | 'WAL_LSN_EXHAUSTED'
   | 'WAL_BACKPRESSURE'
   | 'WAL_ABORTED'
+  | 'WAL_BUSY'
+  | 'WAL_TRUNCATED'
   | 'WAL_INTERNAL'
   | 'WAL_NATIVE_MISSING'
 >()
@@ -178,6 +201,7 @@ expectTypeOf<WalErrorDetails>().toEqualTypeOf<{
   size?: number
   limit?: number
   buffered?: number
+  lsn?: number
 }>()
 expectTypeOf<ConstructorParameters<typeof WalError>>().toEqualTypeOf<
   [code: WalErrorCode, message: string, details?: WalErrorDetails, cause?: unknown]

@@ -52,7 +52,12 @@ fn describe(error: &Error) -> Value {
             detail.insert("size".into(), json!(size));
             detail.insert("limit".into(), json!(limit));
         }
+        Error::Truncated { lsn, path } => {
+            detail.insert("path".into(), json!(path.display().to_string()));
+            detail.insert("lsn".into(), json!(lsn));
+        }
         Error::Closed
+        | Error::Busy(_)
         | Error::InvalidArgument(_)
         | Error::LsnExhausted { .. }
         | Error::Internal(_) => {}

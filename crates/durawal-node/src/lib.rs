@@ -143,6 +143,61 @@ impl NativeWal {
         })
     }
 
+    /// Appends a checkpoint record; returns its LSN.
+    #[napi]
+    pub fn checkpoint(&self, data: Uint8Array) -> napi::Result<f64> {
+        guarded("checkpoint", || {
+            self.wal
+                .checkpoint(&data)
+                .map(|lsn| lsn as f64)
+                .map_err(to_js)
+        })
+    }
+
+    /// LSN of the latest durable checkpoint, `null` when there is none.
+    #[napi(getter)]
+    pub fn last_checkpoint(&self) -> napi::Result<Option<f64>> {
+        guarded("lastCheckpoint", || {
+            Ok(self.wal.last_checkpoint().map(|lsn| lsn as f64))
+        })
+    }
+
+    /// Number of segment files.
+    #[napi(getter)]
+    pub fn segment_count(&self) -> napi::Result<u32> {
+        guarded("segmentCount", || Ok(self.wal.segment_usage().0 as u32))
+    }
+
+    /// Bytes of all segment files.
+    #[napi(getter)]
+    pub fn segment_bytes(&self) -> napi::Result<f64> {
+        guarded("segmentBytes", || Ok(self.wal.segment_usage().1 as f64))
+    }
+
+    /// Removes whole segments below `lsn` on the libuv pool; resolves with the new first LSN.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn truncate_before(&self, lsn: f64) -> napi::Result<AsyncTask<Truncation>> {
+        guarded("truncateBefore", || {
+            Ok(AsyncTask::new(Truncation {
+                wal: self.wal.clone(),
+                end: TruncatedEnd::Head,
+                lsn: lsn as u64,
+            }))
+        })
+    }
+
+    /// Cuts the log back to `lsn` on the libuv pool; resolves with the new last LSN.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn truncate_after(&self, lsn: f64) -> napi::Result<AsyncTask<Truncation>> {
+        guarded("truncateAfter", || {
+            Ok(AsyncTask::new(Truncation {
+                wal: self.wal.clone(),
+                end: TruncatedEnd::Tail,
+                lsn: lsn as u64,
+            }))
+        })
+    }
+
     /// Appends `records` as one atomic batch.
     #[napi]
     pub fn append_batch(&self, records: Vec<Uint8Array>) -> napi::Result<LsnRange> {
@@ -232,13 +287,15 @@ impl NativeWal {
         })
     }
 
-    /// A cursor over the durable records with LSNs in `from..=to`.
+    /// A cursor over the durable records with LSNs in `from..=to`; its
+    /// `follow()` extends it to the durable LSN of the moment.
     #[napi]
     pub fn replay(&self, from: f64, to: f64) -> napi::Result<NativeReplay> {
         guarded("replay", || {
+            let wal = self.wal.clone();
             self.wal
                 .replay(from as u64, to as u64)
-                .map(NativeReplay::new)
+                .map(|cursor| NativeReplay::new(cursor, Box::new(move || wal.durable_lsn())))
                 .map_err(to_js)
         })
     }
@@ -285,5 +342,36 @@ impl Task for CloseTask {
 
     fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
         guarded("close.resolve", || Ok(()))
+    }
+}
+
+/// Which end of the log a truncation removes records from.
+enum TruncatedEnd {
+    Head,
+    Tail,
+}
+
+pub struct Truncation {
+    wal: Arc<Wal>,
+    end: TruncatedEnd,
+    lsn: u64,
+}
+
+impl Task for Truncation {
+    type Output = u64;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<u64> {
+        guarded("truncate.compute", || {
+            match self.end {
+                TruncatedEnd::Head => self.wal.truncate_before(self.lsn),
+                TruncatedEnd::Tail => self.wal.truncate_after(self.lsn),
+            }
+            .map_err(to_js)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, lsn: u64) -> napi::Result<f64> {
+        guarded("truncate.resolve", || Ok(lsn as f64))
     }
 }

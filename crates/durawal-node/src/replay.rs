@@ -1,6 +1,6 @@
 //! Replay cursors: one native call returns a whole batch of records.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use durawal::{Error, ReplayBatch, ReplayCursor};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint32Array};
@@ -19,24 +19,44 @@ pub struct NativeBatch {
     pub ends: Uint32Array,
     /// LSN of each record.
     pub lsns: Float64Array,
+    /// Indexes (into `lsns`) of the checkpoint records.
+    pub checkpoints: Uint32Array,
 }
+
+/// Where the durable LSN of the log being read comes from.
+pub type DurableLsn = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// A replay position.
 #[napi]
 pub struct NativeReplay {
     cursor: Arc<Mutex<ReplayCursor>>,
+    durable_lsn: DurableLsn,
 }
 
 impl NativeReplay {
-    pub fn new(cursor: ReplayCursor) -> Self {
+    pub fn new(cursor: ReplayCursor, durable_lsn: DurableLsn) -> Self {
         Self {
             cursor: Arc::new(Mutex::new(cursor)),
+            durable_lsn,
         }
     }
 }
 
 #[napi]
 impl NativeReplay {
+    /// Extends the cursor to the durable LSN now, for a reader that follows
+    /// the log; returns that LSN. Never past it, whatever the caller knows.
+    #[napi]
+    pub fn follow(&self) -> napi::Result<f64> {
+        guarded("replayFollow", || {
+            let durable = (self.durable_lsn)();
+            lock_cursor(&self.cursor)?
+                .follow_to(durable)
+                .map_err(to_js)?;
+            Ok(durable as f64)
+        })
+    }
+
     /// Reads the next batch on the libuv pool; resolves with `null` at the end.
     #[napi(ts_return_type = "Promise<NativeBatch | null>")]
     pub fn next(&self, max_records: u32, max_bytes: u32) -> napi::Result<AsyncTask<NextBatch>> {
@@ -62,13 +82,7 @@ impl Task for NextBatch {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guarded("replayNext.compute", || {
-            // A step that panicked may have left the cursor mid-batch.
-            let mut cursor = self.cursor.lock().map_err(|_| {
-                to_js(Error::Internal(
-                    "an earlier step of this replay panicked".into(),
-                ))
-            })?;
-            cursor
+            lock_cursor(&self.cursor)?
                 .next_batch(self.max_records as usize, self.max_bytes as usize)
                 .map_err(to_js)
         })
@@ -85,7 +99,18 @@ impl Task for NextBatch {
                     .map(|lsn| lsn as f64)
                     .collect::<Vec<_>>()
                     .into(),
+                checkpoints: batch.checkpoints.into(),
             }))
         })
     }
+}
+
+/// Locks a cursor; a step that panicked may have left it mid-batch, so it
+/// is refused from then on.
+fn lock_cursor(cursor: &Mutex<ReplayCursor>) -> napi::Result<MutexGuard<'_, ReplayCursor>> {
+    cursor.lock().map_err(|_| {
+        to_js(Error::Internal(
+            "an earlier step of this replay panicked".into(),
+        ))
+    })
 }

@@ -166,11 +166,12 @@ impl ReplayCursor {
         Ok(())
     }
 
-    /// Moves the end of the range forward to `to` (durable since), for a
-    /// reader that follows the log: the cursor stays where it stopped and
-    /// goes on from there.
-    pub fn extend_to(&mut self, to: u64) -> Result<()> {
-        if to <= self.to {
+    /// Sets the end of the range to `to`, the durable LSN of the moment, for
+    /// a reader that follows the log: the cursor stays where it stopped and
+    /// goes on from there. `to` is lower than before only after the log was
+    /// cut back (`truncateAfter`), and then the cursor must not read past it.
+    pub fn follow_to(&mut self, to: u64) -> Result<()> {
+        if to == self.to {
             return Ok(());
         }
         self.to = to;

@@ -39,11 +39,11 @@ fn a_cursor_extended_to_each_durable_lsn_reads_every_record_once_across_rotation
             written.push((wal.append(&record).unwrap(), record));
         }
         // Appended but not durable: nothing new to read.
-        cursor.extend_to(wal.durable_lsn()).unwrap();
+        cursor.follow_to(wal.durable_lsn()).unwrap();
         read.extend(drain(&mut cursor));
         assert_eq!(read.len() as u64, wal.durable_lsn(), "round {round}");
         wal.sync(None).unwrap();
-        cursor.extend_to(wal.durable_lsn()).unwrap();
+        cursor.follow_to(wal.durable_lsn()).unwrap();
         read.extend(drain(&mut cursor));
         assert_eq!(read, written, "round {round}");
     }
@@ -67,7 +67,7 @@ fn a_cursor_starting_past_the_end_waits_for_its_first_record() {
         wal.append(&[index; 2000]).unwrap();
     }
     wal.sync(None).unwrap();
-    cursor.extend_to(wal.durable_lsn()).unwrap();
+    cursor.follow_to(wal.durable_lsn()).unwrap();
     let lsns: Vec<u64> = drain(&mut cursor).into_iter().map(|(lsn, _)| lsn).collect();
     assert_eq!(lsns, (61..=100).collect::<Vec<_>>());
 }
