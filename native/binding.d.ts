@@ -126,6 +126,14 @@ export interface NativeOptions {
   maxRecordSize: number
   /** Most bytes appended and not yet durable before appends are refused. */
   bufferLimit?: number
+  /** Retention: total bytes of segment files to keep at most. */
+  retentionBytes?: number
+  /** Retention: age after sealing at which a segment goes, in milliseconds. */
+  retentionAgeMs?: number
+  /** Retention: never past the latest checkpoint. */
+  retentionKeepFromCheckpoint?: boolean
+  /** Retention: bytes behind the end past which a reader stops holding it back. */
+  retentionReaderLagBytes?: number
 }
 
 /** What open found, as the TypeScript layer exposes it in `wal.recovery`. */

@@ -14,7 +14,7 @@
 /// <reference types="node" preserve="true" />
 export type { WaitOptions } from './abort'
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
-export { MAX_LSN, type SyncPolicy, type WalOptions } from './options'
+export { MAX_LSN, type RetentionOptions, type SyncPolicy, type WalOptions } from './options'
 export type { WalRecord } from './replay'
 export type { ReadStreamOptions, WriteStreamOptions } from './streams'
 export type { TailOptions } from './tail'

@@ -67,6 +67,31 @@ export interface WalOptions {
    * `maxBufferedBytes`. Default 4 × `maxBufferedBytes`.
    */
   bufferLimit?: number
+  /**
+   * Removes the oldest sealed segments without being asked (as
+   * `truncateBefore` does: durable records only, never the segment appends
+   * go to). Checked about once a second by a thread of the log's own. Default: none.
+   */
+  retention?: RetentionOptions
+}
+
+/** When sealed segments are removed without being asked; see `WalOptions.retention`. */
+export interface RetentionOptions {
+  /** Keep the segment files at or below this many bytes in total (files are `segmentSize` each). An integer from 1. */
+  bytes?: number
+  /**
+   * Remove a segment this many milliseconds after it was sealed (one found sealed at open: after its file was
+   * last modified). An integer from 1.
+   */
+  ageMs?: number
+  /** `true`: never remove the latest durable checkpoint or what follows it (nothing at all until there is one). Default `false`. */
+  keepFromCheckpoint?: boolean
+  /**
+   * A `replay` or `tail` further behind the end of the log than this many bytes of segments stops holding retention
+   * back: what it still needed is removed, and it throws `WAL_TRUNCATED`. An integer from 1. Default: readers always
+   * hold retention back.
+   */
+  readerLagBytes?: number
 }
 
 /** Options checked and completed, as the `Wal` and the native binding use them. */
@@ -97,6 +122,7 @@ const knownKeys = new Set([
   'maxRecordSize',
   'maxBufferedBytes',
   'bufferLimit',
+  'retention',
 ])
 const recoveryModes = new Set(['tolerate-tail', 'absolute', 'point-in-time', 'skip-corrupted'])
 
@@ -125,6 +151,34 @@ function syncOption(sync: unknown): Pick<NativeOptions, 'sync' | 'syncIntervalMs
   throw invalidArgument(
     `sync must be 'always', 'none', { intervalMs: number } or { bytes: number }; got ${JSON.stringify(sync)}`,
   )
+}
+
+function retentionOptions(
+  retention: unknown,
+): Pick<
+  NativeOptions,
+  'retentionBytes' | 'retentionAgeMs' | 'retentionKeepFromCheckpoint' | 'retentionReaderLagBytes'
+> {
+  if (retention === undefined) return {}
+  checkKeys('retention', retention, ['bytes', 'ageMs', 'keepFromCheckpoint', 'readerLagBytes'])
+  const optionalCount = (name: string, value: unknown): number | undefined =>
+    value === undefined ? undefined : integerIn(name, value, 1, Number.MAX_SAFE_INTEGER)
+  const { keepFromCheckpoint } = retention
+  if (keepFromCheckpoint !== undefined && typeof keepFromCheckpoint !== 'boolean') {
+    throw invalidArgument('retention.keepFromCheckpoint must be a boolean')
+  }
+  const bytes = optionalCount('retention.bytes', retention.bytes)
+  const ageMs = optionalCount('retention.ageMs', retention.ageMs)
+  if (bytes === undefined && ageMs === undefined) {
+    throw invalidArgument('retention needs bytes or ageMs (or both)')
+  }
+  const readerLagBytes = optionalCount('retention.readerLagBytes', retention.readerLagBytes)
+  return {
+    ...(bytes === undefined ? {} : { retentionBytes: bytes }),
+    ...(ageMs === undefined ? {} : { retentionAgeMs: ageMs }),
+    ...(keepFromCheckpoint === undefined ? {} : { retentionKeepFromCheckpoint: keepFromCheckpoint }),
+    ...(readerLagBytes === undefined ? {} : { retentionReaderLagBytes: readerLagBytes }),
+  }
 }
 
 /** Validates `options` and fills in defaults. */
@@ -176,6 +230,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
       recovery,
       maxRecordSize,
       bufferLimit,
+      ...retentionOptions(options.retention),
     },
     maxBufferedBytes,
   }

@@ -19,6 +19,7 @@ import {
   type ReadStreamOptions,
   type RecoveryInfo,
   type ReplayRange,
+  type RetentionOptions,
   type SyncPolicy,
   type TailOptions,
   type WaitOptions,
@@ -152,6 +153,13 @@ expectTypeOf<WalOptions>().toEqualTypeOf<{
   maxRecordSize?: number
   maxBufferedBytes?: number
   bufferLimit?: number
+  retention?: RetentionOptions
+}>()
+expectTypeOf<RetentionOptions>().toEqualTypeOf<{
+  bytes?: number
+  ageMs?: number
+  keepFromCheckpoint?: boolean
+  readerLagBytes?: number
 }>()
 expectTypeOf<SyncPolicy>().toEqualTypeOf<
   'always' | 'none' | { intervalMs: number; bytes?: never } | { bytes: number; intervalMs?: never }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use durawal::{DirectIo, Options, RecoveryMode, SyncPolicy};
+use durawal::{DirectIo, Options, RecoveryMode, Retention, SyncPolicy};
 use napi_derive::napi;
 
 use crate::guard::guarded;
@@ -26,6 +26,14 @@ pub struct NativeOptions {
     pub max_record_size: f64,
     /// Most bytes appended and not yet durable before appends are refused.
     pub buffer_limit: Option<f64>,
+    /// Retention: total bytes of segment files to keep at most.
+    pub retention_bytes: Option<f64>,
+    /// Retention: age after sealing at which a segment goes, in milliseconds.
+    pub retention_age_ms: Option<f64>,
+    /// Retention: never past the latest checkpoint.
+    pub retention_keep_from_checkpoint: Option<bool>,
+    /// Retention: bytes behind the end past which a reader stops holding it back.
+    pub retention_reader_lag_bytes: Option<f64>,
 }
 
 impl TryFrom<NativeOptions> for Options {
@@ -63,6 +71,14 @@ impl TryFrom<NativeOptions> for Options {
             },
             max_record_size: Some(options.max_record_size as u64),
             buffer_limit: options.buffer_limit.map(|limit| limit as u64),
+            retention: Retention {
+                bytes: options.retention_bytes.map(|bytes| bytes as u64),
+                age: options
+                    .retention_age_ms
+                    .map(|ms| Duration::from_millis(ms as u64)),
+                keep_from_checkpoint: options.retention_keep_from_checkpoint.unwrap_or(false),
+                reader_lag_bytes: options.retention_reader_lag_bytes.map(|bytes| bytes as u64),
+            },
         })
     }
 }

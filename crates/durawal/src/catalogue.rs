@@ -110,9 +110,26 @@ impl SegmentCatalogue {
         self.segments.remove(&first_lsn);
     }
 
-    /// The oldest LSN a reader still needs.
-    pub fn lowest_pin(&self) -> Option<u64> {
-        self.pins.keys().next().copied()
+    /// The oldest LSN a reader still needs; with `lag_limit`, only among
+    /// readers whose segment and the ones after it take at most that many
+    /// bytes (a reader further behind no longer holds removal back).
+    pub fn lowest_pin_within(&self, lag_limit: Option<u64>) -> Option<u64> {
+        let Some(limit) = lag_limit else {
+            return self.pins.keys().next().copied();
+        };
+        self.pins.keys().copied().find(|&pin| {
+            let start = self
+                .segments
+                .range(..=pin)
+                .next_back()
+                .map_or(0, |(&first, _)| first);
+            let lag: u64 = self
+                .segments
+                .range(start..)
+                .map(|(_, entry)| entry.bytes)
+                .sum();
+            lag <= limit
+        })
     }
 
     /// The sealed segments (never the last one, which appends may still go
@@ -222,14 +239,33 @@ mod tests {
         let shared: SharedCatalogue = Arc::default();
         let mut first = Pin::new(shared.clone(), 10);
         let second = Pin::new(shared.clone(), 10);
-        assert_eq!(lock(&shared).lowest_pin(), Some(10));
+        assert_eq!(lock(&shared).lowest_pin_within(None), Some(10));
         first.advance(40);
-        assert_eq!(lock(&shared).lowest_pin(), Some(10));
+        assert_eq!(lock(&shared).lowest_pin_within(None), Some(10));
         drop(second);
-        assert_eq!(lock(&shared).lowest_pin(), Some(40));
+        assert_eq!(lock(&shared).lowest_pin_within(None), Some(40));
         first.advance(5);
-        assert_eq!(lock(&shared).lowest_pin(), Some(40));
+        assert_eq!(lock(&shared).lowest_pin_within(None), Some(40));
         drop(first);
-        assert_eq!(lock(&shared).lowest_pin(), None);
+        assert_eq!(lock(&shared).lowest_pin_within(None), None);
+    }
+
+    #[test]
+    fn a_pin_further_behind_than_the_lag_limit_is_passed_over() {
+        let shared: SharedCatalogue = Arc::new(Mutex::new(SegmentCatalogue::new([
+            (1, entry("a")),
+            (50, entry("b")),
+            (90, entry("c")),
+        ])));
+        let behind = Pin::new(shared.clone(), 10);
+        let recent = Pin::new(shared.clone(), 60);
+        let catalogue = lock(&shared);
+        assert_eq!(catalogue.lowest_pin_within(None), Some(10));
+        // Pin 10 is 300 bytes behind the end, pin 60 is 200.
+        assert_eq!(catalogue.lowest_pin_within(Some(300)), Some(10));
+        assert_eq!(catalogue.lowest_pin_within(Some(299)), Some(60));
+        assert_eq!(catalogue.lowest_pin_within(Some(199)), None);
+        drop(catalogue);
+        drop((behind, recent));
     }
 }

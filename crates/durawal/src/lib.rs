@@ -19,6 +19,7 @@ mod options;
 mod random;
 mod recovery;
 mod replay;
+mod retention;
 mod scanner;
 mod seek_index;
 mod segment_files;
@@ -36,6 +37,7 @@ pub use recovery::{
     inspect, FoundSeal, Inspection, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW,
 };
 pub use replay::{ReplayBatch, ReplayCursor};
+pub use retention::Retention;
 pub use wal::{FlushEvent, FlushListener, IoMode, Wal};
 
 /// Name of the lock file in the log directory. It also serves as the direct-I/O probe.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::{record_size, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE};
+use crate::retention::Retention;
 
 /// Smallest segment size accepted: room for the header and a few blocks of records.
 pub const MIN_SEGMENT_SIZE: u64 = 64 * 1024;
@@ -76,6 +77,8 @@ pub struct Options {
     /// fails with [`Error::Backpressure`] instead of buffering without bound.
     /// `None`: see [`Options::buffer_limit`].
     pub buffer_limit: Option<u64>,
+    /// Which sealed segments are removed without being asked.
+    pub retention: Retention,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
             recovery: RecoveryMode::TolerateTail,
             max_record_size: None,
             buffer_limit: None,
+            retention: Retention::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::format::{ControlKind, ControlRecord};
 use crate::recovery::{inspect_cut, repair, Repair};
 use crate::storage::OpenMode;
-use crate::wal::{active_segment, read_tail_block, FlushEvent, Wal};
+use crate::wal::{active_segment, read_tail_block, FlushEvent, Shared, Wal};
 
 impl Wal {
     /// Removes the segments all of whose records have LSNs below `lsn`, as
@@ -27,53 +27,7 @@ impl Wal {
     /// the old log or the new one: recovery removes the segments before the
     /// one `HEAD` names. A failure poisons the log like a failed write.
     pub fn truncate_before(&self, lsn: u64) -> Result<u64> {
-        let _maintenance = self.lock_maintenance();
-        let log_id = {
-            let state = self.shared.lock_state();
-            state.check_open()?;
-            state.segment.header.log_id
-        };
-        let bound = lsn.min(self.durable_lsn() + 1);
-        let (doomed, new_first) = {
-            let catalogue = catalogue::lock(&self.shared.catalogue);
-            let bound = catalogue.lowest_pin().map_or(bound, |pin| pin.min(bound));
-            catalogue.wholly_below(bound)
-        };
-        let (Some(new_first), false) = (new_first, doomed.is_empty()) else {
-            return Ok(self.first_lsn());
-        };
-        self.remove_head(log_id, new_first, &doomed)
-            .map_err(|error| self.shared.fail_and_announce(error))?;
-        Ok(self.first_lsn())
-    }
-
-    /// The disk work of [`Self::truncate_before`]: the new `HEAD`, then the
-    /// removals, then one directory sync.
-    fn remove_head(
-        &self,
-        log_id: [u8; 16],
-        new_first: u64,
-        doomed: &[(u64, PathBuf)],
-    ) -> Result<()> {
-        let storage = &*self.shared.storage;
-        let dir = &self.shared.dir;
-        let head = ControlRecord {
-            kind: ControlKind::Head,
-            log_id,
-            lsn: new_first,
-        };
-        write_control(storage, dir, &head)?;
-        for (first, path) in doomed {
-            // Forgotten first, so that no new replay starts in it.
-            catalogue::lock(&self.shared.catalogue).removed(*first);
-            self.shared.lock_state().seek_index.forget(*first);
-            storage
-                .remove_file(path)
-                .map_err(|e| Error::io("unlink", path, e))?;
-        }
-        storage
-            .sync_dir(dir)
-            .map_err(|e| Error::io("fsync", dir, e))
+        remove_head(&self.shared, lsn, None)
     }
 
     /// Cuts the log back to `lsn`: every record holding a later LSN goes (a
@@ -86,7 +40,7 @@ impl Wal {
     /// is touched and removed after the cut is durable, so a crash recovers
     /// either the old tail or the new one: recovery finishes a cut it finds.
     pub fn truncate_after(&self, lsn: u64) -> Result<u64> {
-        let _maintenance = self.lock_maintenance();
+        let _maintenance = self.shared.lock_maintenance();
         let last = {
             let mut state = self.shared.lock_state();
             state.check_open()?;
@@ -189,4 +143,58 @@ impl Wal {
         });
         Ok(new_last)
     }
+}
+
+/// [`Wal::truncate_before`], for retention too: a pin more than
+/// `reader_lag_limit` bytes of segments behind the end of the log (when
+/// given) no longer holds removal back.
+pub(crate) fn remove_head(shared: &Shared, lsn: u64, reader_lag_limit: Option<u64>) -> Result<u64> {
+    let _maintenance = shared.lock_maintenance();
+    let log_id = {
+        let state = shared.lock_state();
+        state.check_open()?;
+        state.segment.header.log_id
+    };
+    let bound = lsn.min(shared.durable_lsn.load(Ordering::Acquire) + 1);
+    let (doomed, new_first) = {
+        let catalogue = catalogue::lock(&shared.catalogue);
+        let bound = catalogue
+            .lowest_pin_within(reader_lag_limit)
+            .map_or(bound, |pin| pin.min(bound));
+        catalogue.wholly_below(bound)
+    };
+    if let (Some(new_first), false) = (new_first, doomed.is_empty()) {
+        remove_segments(shared, log_id, new_first, &doomed)
+            .map_err(|error| shared.fail_and_announce(error))?;
+    }
+    Ok(shared.first_lsn())
+}
+
+/// The disk work of [`remove_head`]: the new `HEAD`, then the removals, then
+/// one directory sync.
+fn remove_segments(
+    shared: &Shared,
+    log_id: [u8; 16],
+    new_first: u64,
+    doomed: &[(u64, PathBuf)],
+) -> Result<()> {
+    let storage = &*shared.storage;
+    let dir = &shared.dir;
+    let head = ControlRecord {
+        kind: ControlKind::Head,
+        log_id,
+        lsn: new_first,
+    };
+    write_control(storage, dir, &head)?;
+    for (first, path) in doomed {
+        // Forgotten first, so that no new replay starts in it.
+        catalogue::lock(&shared.catalogue).removed(*first);
+        shared.lock_state().seek_index.forget(*first);
+        storage
+            .remove_file(path)
+            .map_err(|e| Error::io("unlink", path, e))?;
+    }
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync", dir, e))
 }

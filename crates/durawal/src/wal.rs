@@ -17,6 +17,7 @@ use crate::options::{DirectIo, Options, RecoveryMode, SyncPolicy};
 use crate::random::{random_log_id, random_u32};
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
 use crate::replay::ReplayCursor;
+use crate::retention::{Retention, RetentionWorker};
 use crate::segment_files::{install_segment, prepare_segment};
 use crate::storage::{LockGuard, NotARegularFile, OpenMode, OsStorage, Storage, StorageFile};
 use crate::LOCK_FILE_NAME;
@@ -61,6 +62,9 @@ pub struct Shared {
     pub(crate) dir: PathBuf,
     /// The segment files and the readers' pins.
     pub(crate) catalogue: SharedCatalogue,
+    /// Serializes the operations that remove records (truncation,
+    /// retention) with each other and with close.
+    maintenance: Mutex<()>,
     pub(crate) policy: SyncPolicy,
     pub(crate) direct: bool,
     syncs: AtomicU64,
@@ -118,6 +122,23 @@ impl Shared {
         }
     }
 
+    /// Taken by whatever removes records, and by close.
+    pub(crate) fn lock_maintenance(&self) -> MutexGuard<'_, ()> {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// LSN of the first record in the log (0 when the log is empty).
+    pub(crate) fn first_lsn(&self) -> u64 {
+        let first = catalogue::lock(&self.catalogue).first_lsn().unwrap_or(1);
+        if self.lock_state().last_lsn() >= first {
+            first
+        } else {
+            0
+        }
+    }
+
     /// Pending bytes at which the flusher writes and syncs without being asked.
     pub(crate) fn flush_threshold(&self) -> u64 {
         match self.policy {
@@ -134,13 +155,13 @@ impl Shared {
 /// An open write-ahead log. All methods take `&self`; it can be shared across threads.
 pub struct Wal {
     pub(crate) shared: Arc<Shared>,
+    /// Applies the retention policy, when there is one.
+    retention: Mutex<Option<RetentionWorker>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     lock: Mutex<Option<LockGuard>>,
     report: RecoveryReport,
     io_mode: IoMode,
     pub(crate) recovery_mode: RecoveryMode,
-    /// Serializes the operations that remove records (truncation, retention) with each other and with close.
-    maintenance: Mutex<()>,
 }
 
 impl Wal {
@@ -218,6 +239,7 @@ impl Wal {
             storage,
             dir: dir.to_owned(),
             catalogue: Arc::new(Mutex::new(catalogue)),
+            maintenance: Mutex::new(()),
             policy: options.sync,
             direct,
             syncs: AtomicU64::new(0),
@@ -238,8 +260,9 @@ impl Wal {
                 }
             })
             .map_err(|e| Error::io("spawn", dir, e))?;
-        Ok(Self {
+        let wal = Self {
             shared,
+            retention: Mutex::new(None),
             flusher: Mutex::new(Some(handle)),
             lock: Mutex::new(Some(lock)),
             report: recovered.report,
@@ -249,8 +272,13 @@ impl Wal {
                 IoMode::Buffered
             },
             recovery_mode: options.recovery,
-            maintenance: Mutex::new(()),
-        })
+        };
+        if options.retention.is_enabled() {
+            // On failure `wal` is dropped, which closes it.
+            let worker = RetentionWorker::start(wal.shared.clone(), options.retention.clone())?;
+            *wal.retention.lock().unwrap_or_else(PoisonError::into_inner) = Some(worker);
+        }
+        Ok(wal)
     }
 
     /// Copies `data` into the log and returns its LSN. Durable later; see [`Wal::sync`].
@@ -356,14 +384,13 @@ impl Wal {
 
     /// LSN of the first record in the log (0 when the log is empty).
     pub fn first_lsn(&self) -> u64 {
-        let first = catalogue::lock(&self.shared.catalogue)
-            .first_lsn()
-            .unwrap_or(1);
-        if self.last_lsn() >= first {
-            first
-        } else {
-            0
-        }
+        self.shared.first_lsn()
+    }
+
+    /// Applies the retention policy now, as its worker does about once a
+    /// second; returns the first LSN afterwards.
+    pub fn apply_retention(&self, policy: &Retention) -> Result<u64> {
+        crate::retention::apply(&self.shared, policy)
     }
 
     /// Number of segment files and their total size in bytes.
@@ -390,13 +417,6 @@ impl Wal {
     /// Number of data syncs issued since open.
     pub fn sync_count(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)
-    }
-
-    /// Taken by whatever removes records, and by close.
-    pub(crate) fn lock_maintenance(&self) -> MutexGuard<'_, ()> {
-        self.maintenance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Reads the durable records with LSNs in `from..=to`.
@@ -432,9 +452,17 @@ impl Wal {
     /// appended before the failure never became durable; the lock is
     /// released all the same.
     pub fn close(&self) -> Result<()> {
+        if let Some(mut worker) = self
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            worker.stop();
+        }
         // A truncation in progress finishes first: its disk work must not
         // outlive the lock.
-        let _maintenance = self.lock_maintenance();
+        let _maintenance = self.shared.lock_maintenance();
         {
             let mut state = self.shared.lock_state();
             state.closing = true;
