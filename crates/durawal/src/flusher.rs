@@ -134,6 +134,11 @@ impl Flusher {
                     // Release pairs with the Acquire loads of readers: whoever
                     // sees the new durable LSN also sees that the sync returned.
                     shared.durable_lsn.store(target, Ordering::Release);
+                    // Under the lock, like a cut's, so that a cut's lower
+                    // value is never overwritten by an older flush's; and
+                    // before the announcement, so that a record acknowledged
+                    // here is never past what readers elsewhere see.
+                    shared.durable_file.publish(target);
                     state.in_flight_bytes = 0;
                     record_durable_checkpoints(&shared, &mut state, target);
                     let buffered_bytes = state.buffered_bytes();

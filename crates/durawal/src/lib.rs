@@ -12,11 +12,13 @@ mod aligned_buffer;
 mod append;
 mod catalogue;
 mod control_files;
+mod durable_file;
 mod error;
 mod flusher;
 pub mod format;
 mod options;
 mod random;
+mod read_only;
 mod recovery;
 mod replay;
 mod retention;
@@ -33,6 +35,7 @@ pub use options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_LSN, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
     SEGMENT_SIZE_GRANULE,
 };
+pub use read_only::{ChangeListener, LogReader};
 pub use recovery::{
     inspect, FoundSeal, Inspection, RecoveredTail, RecoveryReport, Repair, TEAR_WINDOW,
 };

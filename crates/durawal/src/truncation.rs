@@ -136,6 +136,7 @@ impl Wal {
             });
             // The durable LSN moves back with the end of the log.
             self.shared.durable_lsn.store(new_last, Ordering::Release);
+            self.shared.durable_file.publish(new_last);
         }
         self.shared.announce(FlushEvent::Durable {
             lsn: new_last,

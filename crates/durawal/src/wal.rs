@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use crate::aligned_buffer::{AlignedBuffer, BLOCK_SIZE};
 use crate::append::{ActiveSegment, AppendLimits, AppendState};
 use crate::catalogue::{self, Pin, SegmentCatalogue, SegmentEntry, SharedCatalogue};
+use crate::durable_file::DurablePublisher;
 use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
 use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE};
@@ -65,6 +66,8 @@ pub struct Shared {
     /// Serializes the operations that remove records (truncation,
     /// retention) with each other and with close.
     maintenance: Mutex<()>,
+    /// Tells readers in other processes the durable LSN.
+    pub(crate) durable_file: DurablePublisher,
     pub(crate) policy: SyncPolicy,
     pub(crate) direct: bool,
     syncs: AtomicU64,
@@ -231,6 +234,8 @@ impl Wal {
             },
             recovered.seek_index,
         );
+        let durable_file = DurablePublisher::open(&*storage, dir, tail.header.log_id);
+        durable_file.publish(tail.next_lsn - 1);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             work: Condvar::new(),
@@ -240,6 +245,7 @@ impl Wal {
             dir: dir.to_owned(),
             catalogue: Arc::new(Mutex::new(catalogue)),
             maintenance: Mutex::new(()),
+            durable_file,
             policy: options.sync,
             direct,
             syncs: AtomicU64::new(0),

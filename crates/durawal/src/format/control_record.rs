@@ -1,14 +1,17 @@
 //! Control files: small records beside the segments that say where the log
-//! begins (`HEAD`, left by `truncateBefore`) and where an interrupted
-//! `truncateAfter` must end it (`TRUNCATE`). Each is written under a
-//! temporary name, synced and renamed into place, so it is either absent or
-//! whole.
+//! begins (`HEAD`, left by `truncateBefore`), where an interrupted
+//! `truncateAfter` must end it (`TRUNCATE`), and how far it is durable
+//! (`DURABLE`, for readers in other processes). `HEAD` and `TRUNCATE` are
+//! written under a temporary name, synced and renamed into place, so each is
+//! either absent or whole; `DURABLE` is overwritten in place after every
+//! flush and never synced: it is a hint that can only lag.
 //!
 //! ```text
-//! 0..8   magic    "DWHEAD\0\0" or "DWCUT\0\0\0"
+//! 0..8   magic    "DWHEAD\0\0", "DWCUT\0\0\0" or "DWDURBL\0"
 //! 8..24  log_id   the id every segment header of the log carries
 //! 24..32 lsn      HEAD: first LSN of the log's first segment;
-//!                 TRUNCATE: last LSN the log keeps
+//!                 TRUNCATE: last LSN the log keeps;
+//!                 DURABLE: the writer's durable LSN
 //! 32..36 crc      masked CRC32C (seed 0) of bytes 0..32
 //! ```
 
@@ -25,6 +28,8 @@ pub enum ControlKind {
     Head,
     /// `TRUNCATE`: a cut of everything after `lsn` was started and must be finished.
     Cut,
+    /// `DURABLE`: the writer's durable LSN, for readers in other processes.
+    Durable,
 }
 
 impl ControlKind {
@@ -33,6 +38,7 @@ impl ControlKind {
         match self {
             ControlKind::Head => "HEAD",
             ControlKind::Cut => "TRUNCATE",
+            ControlKind::Durable => "DURABLE",
         }
     }
 
@@ -41,6 +47,7 @@ impl ControlKind {
         match self {
             ControlKind::Head => "HEAD.tmp",
             ControlKind::Cut => "TRUNCATE.tmp",
+            ControlKind::Durable => "DURABLE.tmp",
         }
     }
 
@@ -48,6 +55,7 @@ impl ControlKind {
         match self {
             ControlKind::Head => b"DWHEAD\0\0",
             ControlKind::Cut => b"DWCUT\0\0\0",
+            ControlKind::Durable => b"DWDURBL\0",
         }
     }
 }

@@ -180,6 +180,7 @@ fn is_log_file(name: &str) -> bool {
     name == LOCK_FILE_NAME
         || name == ControlKind::Head.file_name()
         || name == ControlKind::Cut.file_name()
+        || name == ControlKind::Durable.file_name()
 }
 
 /// A file the log writes under a temporary name before renaming it.
