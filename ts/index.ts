@@ -15,6 +15,7 @@
 export type { WaitOptions } from './abort'
 export { WalError, type WalErrorCode, type WalErrorDetails } from './errors'
 export { MAX_LSN, type RetentionOptions, type SyncPolicy, type WalOptions } from './options'
+export type { ReaderRecoveryInfo, ReadOnlyOptions, WalReader } from './reader'
 export type { WalRecord } from './replay'
 export type { ReadStreamOptions, WriteStreamOptions } from './streams'
 export type { TailOptions } from './tail'

@@ -73,7 +73,7 @@ export function createWriteStream(log: StreamableLog, options: WriteStreamOption
  * An object-mode `Readable` of `{ lsn, data, checkpoint }`, over
  * `wal.replay()`, or `wal.tail()` when `live`. Destroying it ends the iteration.
  */
-export function createReadStream(log: StreamableLog, options: ReadStreamOptions): Readable {
+export function createReadStream(log: Pick<StreamableLog, 'replay' | 'tail'>, options: ReadStreamOptions): Readable {
   const given: unknown = options
   checkKeys('options', given, ['from', 'to', 'fromCheckpoint', 'live'])
   const { live, ...range } = options

@@ -85,7 +85,10 @@ export async function* follow(
     for (;;) {
       // Armed before the durable LSN is read, so no report is missed.
       const woken = log.bell.next()
-      callNative(() => cursor.follow())
+      // The durable LSN moves back only when the log was cut (seen here by
+      // a reader in another process, which gets no other word of it).
+      const durable = callNative(() => cursor.follow())
+      if (durable < delivered) throw truncatedUnder(durable, delivered)
       for (;;) {
         if (aborted()) return
         let batch: NativeBatch | null

@@ -12,6 +12,7 @@ import { awaitNative, callNative, fromNative, invalidArgument, WalError } from '
 import { FollowerBell } from './follower-bell'
 import { binding } from './native'
 import { checkCount, checkKeys, checkLsn, normalizeOptions, type WalOptions } from './options'
+import { type ReadOnlyOptions, WalReader } from './reader'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams'
 import { follow, type TailOptions } from './tail'
@@ -351,6 +352,24 @@ export class Wal extends EventEmitter<WalEvents> {
       await awaitNative(() => opened.close()).catch(() => {})
       throw fromNative(error)
     }
+  }
+
+  /**
+   * Opens the log in `dir` for reading only: no lock is taken and nothing is
+   * written, so it works while another process writes the log, on a
+   * read-only directory and on a full disk. It sees only records the writer
+   * made durable (published in the log's `DURABLE` file) and follows new ones
+   * without polling (`tail()`). Damage is judged as `options.recovery` says,
+   * without repairing anything.
+   *
+   * @param dir - The log's directory; a non-empty string or a `file:` URL.
+   * @param options - See {@link ReadOnlyOptions}.
+   * @returns The reader.
+   * @throws {@link WalError} `WAL_INVALID_ARGUMENT` (the promise rejects) for a bad `dir` or option; `WAL_CORRUPT` for
+   * damage the recovery mode refuses; `WAL_IO` when a read fails or the directory cannot be watched.
+   */
+  static async openReadOnly(dir: string | URL, options?: ReadOnlyOptions): Promise<WalReader> {
+    return WalReader.open(checkDir(dir), options)
   }
 
   /**

@@ -16,6 +16,8 @@ import type * as durawal from 'durawal'
 import {
   type BatchRange,
   MAX_LSN,
+  type ReaderRecoveryInfo,
+  type ReadOnlyOptions,
   type ReadStreamOptions,
   type RecoveryInfo,
   type ReplayRange,
@@ -29,6 +31,7 @@ import {
   type WalErrorDetails,
   type WalEvents,
   type WalOptions,
+  type WalReader,
   type WalRecord,
   type WalStats,
   type WriteOptions,
@@ -45,6 +48,25 @@ expectTypeOf(MAX_LSN).toEqualTypeOf<number>()
 
 // Wal: created only by Wal.open.
 expectTypeOf(Wal.open).toEqualTypeOf<(dir: string | URL, options?: WalOptions) => Promise<Wal>>()
+expectTypeOf(Wal.openReadOnly).toEqualTypeOf<(dir: string | URL, options?: ReadOnlyOptions) => Promise<WalReader>>()
+expectTypeOf<ReadOnlyOptions>().toEqualTypeOf<{ recovery?: WalOptions['recovery'] }>()
+expectTypeOf<keyof WalReader>().toEqualTypeOf<
+  | 'recovery'
+  | 'replay'
+  | 'tail'
+  | 'createReadStream'
+  | 'firstLsn'
+  | 'durableLsn'
+  | 'closed'
+  | 'close'
+  | typeof Symbol.asyncDispose
+>()
+expectTypeOf<WalReader['recovery']>().toEqualTypeOf<ReaderRecoveryInfo>()
+expectTypeOf<ReaderRecoveryInfo>().toEqualTypeOf<Omit<RecoveryInfo, 'ioMode'>>()
+expectTypeOf<WalReader['tail']>().toEqualTypeOf<(options?: TailOptions) => AsyncIterableIterator<WalRecord>>()
+declare const reader: WalReader
+// @ts-expect-error a reader cannot append
+reader.append(Buffer.alloc(1))
 // @ts-expect-error the constructor is private
 new Wal()
 // A Wal is an EventEmitter ('drain'); its own members, besides the emitter's:

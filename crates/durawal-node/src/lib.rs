@@ -7,6 +7,8 @@ mod errors;
 mod flush_listener;
 mod guard;
 mod options;
+mod reader;
+mod recovery;
 mod replay;
 #[cfg(feature = "test-support")]
 mod test_support;
@@ -15,7 +17,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use durawal::{storage::OsStorage, Error, IoMode, Options, Wal};
+use durawal::{storage::OsStorage, Error, Options, Wal};
 use napi::bindgen_prelude::{AsyncTask, ObjectFinalize, Uint8Array};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, Status, Task};
@@ -27,6 +29,8 @@ pub use crate::flush_listener::FlushNotice;
 use crate::flush_listener::{flush_listener, FlushCallback, ListenerFailure};
 use crate::guard::guarded;
 use crate::options::NativeOptions;
+pub use crate::reader::{open_read_only, NativeReader};
+use crate::recovery::{recovery_to_js, NativeRecovery};
 pub use crate::options::{limits, record_capacity, Limits};
 use crate::replay::NativeReplay;
 #[cfg(feature = "test-support")]
@@ -39,29 +43,6 @@ pub struct LsnRange {
     pub first: f64,
     /// Last LSN of the batch.
     pub last: f64,
-}
-
-/// What open found, as the TypeScript layer exposes it in `wal.recovery`.
-#[napi(object)]
-pub struct NativeRecovery {
-    /// Segment files after recovery.
-    pub segments: u32,
-    /// Logical records after recovery.
-    pub records: f64,
-    /// Bytes cut from the tail.
-    pub truncated_bytes: f64,
-    /// Why, with file and offset.
-    pub truncated_reason: Option<String>,
-    /// Damaged regions skipped (skip-corrupted mode).
-    pub skipped_regions: f64,
-    /// LSNs lost in skipped regions.
-    pub skipped_records: f64,
-    /// Files deleted by recovery.
-    pub removed_files: Vec<String>,
-    /// Unrelated files left alone.
-    pub stray_files: Vec<String>,
-    /// `direct` or `buffered`.
-    pub io_mode: String,
 }
 
 /// An open log.
@@ -269,21 +250,10 @@ impl NativeWal {
     #[napi]
     pub fn recovery(&self) -> napi::Result<NativeRecovery> {
         guarded("recovery", || {
-            let report = self.wal.recovery();
-            Ok(NativeRecovery {
-                segments: report.segments as u32,
-                records: report.records as f64,
-                truncated_bytes: report.truncated_bytes as f64,
-                truncated_reason: report.truncated_reason.clone(),
-                skipped_regions: report.skipped_regions as f64,
-                skipped_records: report.skipped_records as f64,
-                removed_files: report.removed_files.clone(),
-                stray_files: report.stray_files.clone(),
-                io_mode: match self.wal.io_mode() {
-                    IoMode::Direct => "direct".into(),
-                    IoMode::Buffered => "buffered".into(),
-                },
-            })
+            Ok(recovery_to_js(
+                self.wal.recovery(),
+                Some(self.wal.io_mode()),
+            ))
         })
     }
 
