@@ -22,6 +22,11 @@ export declare class NativeReplay {
    * the log; returns that LSN. Never past it, whatever the caller knows.
    */
   follow(): number
+  /**
+   * Closes the cursor: truncation may remove what it had still to read,
+   * and later reads return the end. Idempotent.
+   */
+  close(): void
   /** Reads the next batch on the libuv pool; resolves with `null` at the end. */
   next(maxRecords: number, maxBytes: number): Promise<NativeBatch | null>
 }

@@ -260,3 +260,8 @@ export function checkCount(name: string, count: unknown): number {
 export function checkLsn(name: string, lsn: unknown): number {
   return integerIn(name, lsn, 0, MAX_LSN)
 }
+
+/** Checks the `from` of a tail: an LSN from 1 (a tail starts at a record). */
+export function checkTailStart(lsn: unknown): number {
+  return integerIn('from', lsn, 1, MAX_LSN)
+}

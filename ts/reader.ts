@@ -9,7 +9,7 @@ import { checkSignal } from './abort'
 import { awaitNative, callNative, invalidArgument, WalError } from './errors'
 import { FollowerBell } from './follower-bell'
 import { binding } from './native'
-import { checkKeys, checkLsn, type WalOptions } from './options'
+import { checkKeys, checkLsn, checkTailStart, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream } from './streams'
 import { follow, type TailOptions } from './tail'
@@ -119,7 +119,7 @@ export class WalReader {
   tail(options: TailOptions = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
     checkKeys('options', options, ['from', 'signal'])
-    const from = options.from === undefined ? undefined : checkLsn('from', options.from)
+    const from = options.from === undefined ? undefined : checkTailStart(options.from)
     const signal = checkSignal(options.signal)
     const { native } = state
     return follow(

@@ -3,7 +3,7 @@
  * Buffer plus end offsets and LSNs), so the per-record cost is JavaScript only.
  */
 import type { NativeBatch, NativeReplay } from '../native/binding'
-import { awaitNative } from './errors'
+import { awaitNative, callNative } from './errors'
 
 /** A record read back from the log. */
 export interface WalRecord {
@@ -34,11 +34,19 @@ export function* recordsOf(batch: NativeBatch): Generator<WalRecord, void, undef
   }
 }
 
-/** Yields the records of `cursor` in LSN order. */
+/**
+ * Yields the records of `cursor` in LSN order, and closes it when the
+ * iteration ends in any way (the end, `break`, `return()`, an error), so
+ * that truncation no longer waits for it.
+ */
 export async function* iterateReplay(cursor: NativeReplay): AsyncGenerator<WalRecord, void, undefined> {
-  for (;;) {
-    const batch = await awaitNative(() => cursor.next(BATCH_RECORDS, BATCH_BYTES))
-    if (batch === null) return
-    yield* recordsOf(batch)
+  try {
+    for (;;) {
+      const batch = await awaitNative(() => cursor.next(BATCH_RECORDS, BATCH_BYTES))
+      if (batch === null) return
+      yield* recordsOf(batch)
+    }
+  } finally {
+    callNative(() => cursor.close())
   }
 }

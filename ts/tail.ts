@@ -70,6 +70,7 @@ export async function* follow(
   // Checked after the cursor pinned `start`: nothing below it goes from now on.
   const first = log.firstLsn()
   if (first > start) {
+    callNative(() => cursor.close())
     throw new WalError(
       'WAL_TRUNCATED',
       `records from LSN ${start} to ${first - 1} were removed by truncation before this tail started`,
@@ -120,5 +121,6 @@ export async function* follow(
   } finally {
     keepAlive.release()
     abort.stop()
+    callNative(() => cursor.close())
   }
 }

@@ -11,7 +11,7 @@ import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { FollowerBell } from './follower-bell'
 import { binding } from './native'
-import { checkCount, checkKeys, checkLsn, normalizeOptions, type WalOptions } from './options'
+import { checkCount, checkKeys, checkLsn, checkTailStart, normalizeOptions, type WalOptions } from './options'
 import { type ReadOnlyOptions, WalReader } from './reader'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams'
@@ -622,7 +622,7 @@ export class Wal extends EventEmitter<WalEvents> {
   tail(options: TailOptions = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
     checkKeys('options', options, ['from', 'signal'])
-    const from = options.from === undefined ? undefined : checkLsn('from', options.from)
+    const from = options.from === undefined ? undefined : checkTailStart(options.from)
     const signal = checkSignal(options.signal)
     const { native } = state
     return follow(

@@ -29,9 +29,9 @@ pub use crate::flush_listener::FlushNotice;
 use crate::flush_listener::{flush_listener, FlushCallback, ListenerFailure};
 use crate::guard::guarded;
 use crate::options::NativeOptions;
+pub use crate::options::{limits, record_capacity, Limits};
 pub use crate::reader::{open_read_only, NativeReader};
 use crate::recovery::{recovery_to_js, NativeRecovery};
-pub use crate::options::{limits, record_capacity, Limits};
 use crate::replay::NativeReplay;
 #[cfg(feature = "test-support")]
 pub use crate::test_support::{inject_panic, live_cleanup_hooks};

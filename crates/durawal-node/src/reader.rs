@@ -99,10 +99,7 @@ impl NativeReader {
     #[napi(getter)]
     pub fn first_lsn(&self) -> napi::Result<f64> {
         guarded("reader.firstLsn", || {
-            self.reader
-                .first_lsn()
-                .map(|lsn| lsn as f64)
-                .map_err(to_js)
+            self.reader.first_lsn().map(|lsn| lsn as f64).map_err(to_js)
         })
     }
 

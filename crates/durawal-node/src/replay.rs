@@ -26,17 +26,21 @@ pub struct NativeBatch {
 /// Where the durable LSN of the log being read comes from.
 pub type DurableLsn = Box<dyn Fn() -> u64 + Send + Sync>;
 
+/// A cursor shared by its handle and the batch reads in flight; `None`
+/// once closed, which releases its pin and its open segment.
+type SharedCursor = Arc<Mutex<Option<ReplayCursor>>>;
+
 /// A replay position.
 #[napi]
 pub struct NativeReplay {
-    cursor: Arc<Mutex<ReplayCursor>>,
+    cursor: SharedCursor,
     durable_lsn: DurableLsn,
 }
 
 impl NativeReplay {
     pub fn new(cursor: ReplayCursor, durable_lsn: DurableLsn) -> Self {
         Self {
-            cursor: Arc::new(Mutex::new(cursor)),
+            cursor: Arc::new(Mutex::new(Some(cursor))),
             durable_lsn,
         }
     }
@@ -50,10 +54,20 @@ impl NativeReplay {
     pub fn follow(&self) -> napi::Result<f64> {
         guarded("replayFollow", || {
             let durable = (self.durable_lsn)();
-            lock_cursor(&self.cursor)?
-                .follow_to(durable)
-                .map_err(to_js)?;
+            if let Some(cursor) = lock_cursor(&self.cursor)?.as_mut() {
+                cursor.follow_to(durable).map_err(to_js)?;
+            }
             Ok(durable as f64)
+        })
+    }
+
+    /// Closes the cursor: truncation may remove what it had still to read,
+    /// and later reads return the end. Idempotent.
+    #[napi]
+    pub fn close(&self) -> napi::Result<()> {
+        guarded("replayClose", || {
+            lock_cursor(&self.cursor)?.take();
+            Ok(())
         })
     }
 
@@ -71,7 +85,7 @@ impl NativeReplay {
 }
 
 pub struct NextBatch {
-    cursor: Arc<Mutex<ReplayCursor>>,
+    cursor: SharedCursor,
     max_records: u32,
     max_bytes: u32,
 }
@@ -82,9 +96,12 @@ impl Task for NextBatch {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guarded("replayNext.compute", || {
-            lock_cursor(&self.cursor)?
-                .next_batch(self.max_records as usize, self.max_bytes as usize)
-                .map_err(to_js)
+            match lock_cursor(&self.cursor)?.as_mut() {
+                Some(cursor) => cursor
+                    .next_batch(self.max_records as usize, self.max_bytes as usize)
+                    .map_err(to_js),
+                None => Ok(None),
+            }
         })
     }
 
@@ -107,7 +124,9 @@ impl Task for NextBatch {
 
 /// Locks a cursor; a step that panicked may have left it mid-batch, so it
 /// is refused from then on.
-fn lock_cursor(cursor: &Mutex<ReplayCursor>) -> napi::Result<MutexGuard<'_, ReplayCursor>> {
+fn lock_cursor(
+    cursor: &Mutex<Option<ReplayCursor>>,
+) -> napi::Result<MutexGuard<'_, Option<ReplayCursor>>> {
     cursor.lock().map_err(|_| {
         to_js(Error::Internal(
             "an earlier step of this replay panicked".into(),

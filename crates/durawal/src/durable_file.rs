@@ -13,13 +13,16 @@
 //! full disk at open) never fails the log, it only leaves readers behind.
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use crate::format::{ControlKind, ControlRecord};
 use crate::storage::{OpenMode, Storage, StorageFile};
 
 /// Writes the durable LSN of one log into its `DURABLE` file.
 pub struct DurablePublisher {
-    file: Option<Box<dyn StorageFile>>,
+    /// Closed with the log: an open descriptor would keep its filesystem
+    /// from being remounted read-only or unmounted.
+    file: Mutex<Option<Box<dyn StorageFile>>>,
     log_id: [u8; 16],
 }
 
@@ -28,13 +31,17 @@ impl DurablePublisher {
     pub fn open(storage: &dyn Storage, dir: &Path, log_id: [u8; 16]) -> Self {
         let path = dir.join(ControlKind::Durable.file_name());
         let file = storage.open(&path, OpenMode::CreateOrOpen, false).ok();
-        Self { file, log_id }
+        Self {
+            file: Mutex::new(file),
+            log_id,
+        }
     }
 
     /// Publishes `lsn` as durable; see the module documentation for why a
     /// failure is ignored.
     pub fn publish(&self, lsn: u64) {
-        if let Some(file) = &self.file {
+        let file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = file.as_ref() {
             let record = ControlRecord {
                 kind: ControlKind::Durable,
                 log_id: self.log_id,
@@ -42,5 +49,13 @@ impl DurablePublisher {
             };
             let _ = file.write_all_at(&record.encode(), 0);
         }
+    }
+
+    /// Closes the file; nothing is published after.
+    pub fn close(&self) {
+        self.file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

@@ -17,10 +17,10 @@ use notify::{RecursiveMode, Watcher};
 
 use crate::control_files::read_control;
 use crate::error::{Error, Result};
-use crate::format::{parse_segment_name, ControlKind};
+use crate::format::ControlKind;
 use crate::options::RecoveryMode;
 use crate::recovery::{inspect, RecoveryReport};
-use crate::replay::ReplayCursor;
+use crate::replay::{list_segments, ReplayCursor};
 use crate::seek_index::SeekIndex;
 use crate::storage::{OpenMode, OsStorage, Storage};
 use crate::LOCK_FILE_NAME;
@@ -187,16 +187,7 @@ impl LogReader {
     }
 
     fn segment_starts(&self) -> Result<Vec<u64>> {
-        let names = self
-            .storage
-            .list_dir(&self.dir)
-            .map_err(|e| Error::io("readdir", &self.dir, e))?;
-        let mut starts: Vec<u64> = names
-            .iter()
-            .filter_map(|name| parse_segment_name(name))
-            .collect();
-        starts.sort_unstable();
-        Ok(starts)
+        list_segments(&*self.storage, &self.dir)
     }
 }
 

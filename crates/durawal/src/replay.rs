@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::catalogue::Pin;
 use crate::error::{Error, Result};
-use crate::format::{segment_file_name, BatchEntries, RecordKind};
+use crate::format::{parse_segment_name, segment_file_name, BatchEntries, RecordKind};
 use crate::scanner::{ScanItem, SegmentScanner};
 use crate::seek_index::SeekPoint;
 use crate::storage::{OpenMode, Storage};
@@ -67,6 +67,8 @@ pub struct ReplayCursor {
     /// Where to start, until the first segment is opened (which waits, for
     /// a following reader, until `to` reaches `from`).
     start: Option<Option<(u64, SeekPoint)>>,
+    /// The start waited for `to` to reach `from`.
+    deferred_start: bool,
 }
 
 impl ReplayCursor {
@@ -96,8 +98,10 @@ impl ReplayCursor {
             pin,
             next_segment: None,
             start: Some(hint),
+            deferred_start: false,
         };
         cursor.open_start()?;
+        cursor.deferred_start = cursor.start.is_some();
         Ok(cursor)
     }
 
@@ -109,6 +113,11 @@ impl ReplayCursor {
         let Some(hint) = self.start.take() else {
             return Ok(());
         };
+        if self.deferred_start {
+            // Listed when the cursor was made, before its first record was
+            // durable: segments made since (a log that was empty) count too.
+            self.segment_starts = list_segments(&*self.storage, &self.dir)?;
+        }
         let starts = &self.segment_starts;
         let start = starts
             .iter()
@@ -263,4 +272,17 @@ impl ReplayCursor {
         }
         Ok((!batch.is_empty()).then_some(batch))
     }
+}
+
+/// The first LSNs of the segments in `dir`, in order.
+pub fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<u64>> {
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("readdir", dir, e))?;
+    let mut starts: Vec<u64> = names
+        .iter()
+        .filter_map(|name| parse_segment_name(name))
+        .collect();
+    starts.sort_unstable();
+    Ok(starts)
 }

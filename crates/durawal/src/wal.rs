@@ -482,6 +482,7 @@ impl Wal {
         {
             let _ = handle.join();
         }
+        self.shared.durable_file.close();
         self.lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
