@@ -12,7 +12,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import test from 'ava'
 import type { Wal, WalRecord } from '../ts'
-import { assertWalError, rejectionOf } from './helpers/errors'
+import { assertWalError, rejectionOf, thrownBy } from './helpers/errors'
 import { fixture, runTsFixture, startNode, waitForOutput } from './helpers/processes'
 import {
   assertExpected,
@@ -181,6 +181,57 @@ test('createReadStream({ live: true }) delivers records written after it started
   await writeConcurrently(wal, expected, 100, 3)
   await reading
   assertExpected(t, read, expected, 5, 120, 'live stream')
+})
+
+test('a live read stream ends when the log closes', async (t) => {
+  const wal = await openWal(t, tempDir(t))
+  const expected: Expected = new Map()
+  await fill(wal, expected, 3, 100)
+  const stream = wal.createReadStream({ live: true })
+  const read: ReadRecord[] = []
+  stream.on('data', (record: WalRecord) => read.push(copyRecord(record)))
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve)
+    stream.on('error', reject)
+  })
+  await sleep(50)
+  await wal.close()
+  await ended
+  assertExpected(t, read, expected, 1, 3, 'live stream')
+})
+
+test('bad tail options throw WAL_INVALID_ARGUMENT', async (t) => {
+  const wal = await openWal(t, tempDir(t))
+  await wal.write(recordBytes(1, 10))
+  const bad: [string, unknown][] = [
+    ['from: -1', { from: -1 }],
+    ['from: 1.5', { from: 1.5 }],
+    ["from: '1'", { from: '1' }],
+    ['an unknown key', { to: 3 }],
+    ['a signal that is not one', { signal: 'abort' }],
+  ]
+  for (const [label, options] of bad) {
+    assertWalError(
+      t,
+      thrownBy(t, () => wal.tail(options as never), label),
+      'WAL_INVALID_ARGUMENT',
+      label,
+    )
+  }
+  const stream = thrownBy(t, () => wal.createReadStream({ live: true, to: 3 }), 'a live stream with to')
+  assertWalError(t, stream, 'WAL_INVALID_ARGUMENT', 'a live stream with to')
+})
+
+test('tail({ from: 0 }) throws WAL_INVALID_ARGUMENT: from starts at 1 (TailOptions)', async (t) => {
+  const wal = await openWal(t, tempDir(t))
+  await wal.write(recordBytes(1, 10))
+  let error: unknown
+  try {
+    await wal.tail({ from: 0 }).next()
+  } catch (caught) {
+    error = caught
+  }
+  assertWalError(t, error, 'WAL_INVALID_ARGUMENT', 'from: 0')
 })
 
 test('a waiting tail keeps the process alive until a record comes', async (t) => {
