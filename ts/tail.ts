@@ -77,7 +77,8 @@ export async function* follow(
       { lsn: start },
     )
   }
-  let delivered = start - 1
+  // The last LSN yielded (0 before the first): what a cut can take back from this tail.
+  let delivered = 0
   let cutsSeen = log.cuts.length
   const keepAlive = new KeepAlive()
   const abort = whenAborted(signal)
