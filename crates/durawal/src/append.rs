@@ -18,13 +18,23 @@ use crate::format::{
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
 use crate::seek_index::SeekIndex;
+use crate::segment_sizing::next_segment_size;
 use crate::storage::StorageFile;
+
+/// A segment a chunk starts: its header and its size.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSegment {
+    /// Its header (the chunk's first block).
+    pub header: SegmentHeader,
+    /// The size of its file.
+    pub size: u64,
+}
 
 /// Bytes destined for one segment file, in file order.
 pub struct Chunk {
-    /// When set, this chunk starts a new segment with this header: the
-    /// flusher writes it into the prepared file and renames that into place.
-    pub opens_segment: Option<SegmentHeader>,
+    /// When set, this chunk starts a new segment: the flusher writes it into
+    /// the prepared file and renames that into place.
+    pub opens_segment: Option<NewSegment>,
     /// File offset of the first byte of `buffer` (block-aligned).
     pub file_offset: u64,
     /// The bytes.
@@ -46,7 +56,7 @@ pub struct TailFile {
 /// The limits appends are checked against, from the options.
 #[derive(Clone, Copy, Debug)]
 pub struct AppendLimits {
-    /// Size of segments created from now on.
+    /// Size segments grow to (see `segment_sizing.rs`).
     pub segment_size: u64,
     /// Largest payload of one record.
     pub max_record_size: u64,
@@ -265,7 +275,7 @@ impl AppendState {
             || self.segment.position + size + SEAL_RECORD_SIZE as u64 > self.segment.capacity
             || (kind == RecordKind::Checkpoint && self.segment.header.version < CHECKPOINT_VERSION)
         {
-            self.rotate()?;
+            self.rotate(size)?;
         }
         let header = RecordHeader::encode(self.segment.header.salt, kind, lsn, payload);
         let chunk = self
@@ -289,8 +299,9 @@ impl AppendState {
     }
 
     /// Seals the active segment (unless it is sealed already) and starts the
-    /// next one. Both happen in memory here; the flusher makes them real in order.
-    fn rotate(&mut self) -> Result<()> {
+    /// next one, big enough for a record of `record_bytes`. Both happen in
+    /// memory here; the flusher makes them real in order.
+    fn rotate(&mut self, record_bytes: u64) -> Result<()> {
         let current = self.segment.header;
         let seal_offset = match self.segment.sealed_at {
             Some(offset) => Some(offset),
@@ -319,18 +330,26 @@ impl AppendState {
                 ..current
             },
         };
+        let next_size = next_segment_size(
+            self.segment.capacity,
+            record_bytes,
+            self.limits.segment_size,
+        );
         let mut buffer = self.spare_buffers.pop().unwrap_or_default();
         buffer.clear();
         buffer.extend_from_slice(&next_header.encode());
         self.pending.push_back(Chunk {
-            opens_segment: Some(next_header),
+            opens_segment: Some(NewSegment {
+                header: next_header,
+                size: next_size,
+            }),
             file_offset: 0,
             buffer,
             seals_segment: false,
         });
         self.segment = ActiveSegment {
             header: next_header,
-            capacity: self.limits.segment_size,
+            capacity: next_size,
             position: SEGMENT_HEADER_SIZE as u64,
             digest: 0,
             record_count: 0,

@@ -13,13 +13,14 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use crate::aligned_buffer::AlignedBuffer;
-use crate::append::{AppendState, Chunk};
+use crate::append::{AppendState, Chunk, NewSegment};
 use crate::catalogue::{self, SegmentEntry};
 use crate::error::{Error, Result};
 use crate::format::PREPARED_SEGMENT_NAME;
 use crate::options::SyncPolicy;
 use crate::recovery::TEAR_WINDOW;
 use crate::segment_files::{install_segment, SegmentPreparer};
+use crate::segment_sizing::next_segment_size;
 use crate::storage::StorageFile;
 use crate::wal::{FlushEvent, Shared};
 
@@ -38,8 +39,8 @@ pub struct Flusher {
     file: Box<dyn StorageFile>,
     path: PathBuf,
     preparer: SegmentPreparer,
-    /// Size of the segments it prepares (fixed for the life of the log).
-    segment_size: u64,
+    /// Size segments grow to (fixed for the life of the log).
+    largest_segment: u64,
     /// First LSN of the segment it writes.
     first_lsn: u64,
     last_flush: Instant,
@@ -56,14 +57,18 @@ impl Flusher {
     /// A flusher writing to the active segment `file` at `path`.
     pub fn new(shared: Arc<Shared>, file: Box<dyn StorageFile>, path: PathBuf) -> Self {
         let mut preparer = SegmentPreparer::default();
-        let (segment_size, first_lsn) = {
+        let (largest_segment, first_lsn, capacity) = {
             let state = shared.lock_state();
-            (state.limits.segment_size, state.segment.header.first_lsn)
+            (
+                state.limits.segment_size,
+                state.segment.header.first_lsn,
+                state.segment.capacity,
+            )
         };
         preparer.start(
             shared.storage.clone(),
             shared.dir.clone(),
-            segment_size,
+            next_segment_size(capacity, 0, largest_segment),
             shared.direct,
         );
         Self {
@@ -71,7 +76,7 @@ impl Flusher {
             file,
             path,
             preparer,
-            segment_size,
+            largest_segment,
             first_lsn,
             last_flush: Instant::now(),
         }
@@ -194,12 +199,12 @@ impl Flusher {
         let mut unsynced = 0u64;
         let mut buffers = Vec::with_capacity(chunks.len());
         for mut chunk in chunks {
-            if chunk.opens_segment.is_some() {
+            if let Some(segment) = chunk.opens_segment {
                 let shared = &self.shared;
                 let prepared = self.preparer.take(
                     &*shared.storage,
                     &shared.dir,
-                    self.segment_size,
+                    segment.size,
                     shared.direct,
                 )?;
                 self.file = prepared.file;
@@ -218,7 +223,7 @@ impl Flusher {
                 offset += piece.len() as u64;
                 unsynced += piece.len() as u64;
             }
-            if let Some(header) = chunk.opens_segment {
+            if let Some(NewSegment { header, size }) = chunk.opens_segment {
                 // The header and first records are synced before the rename,
                 // and the directory is synced after it, so an acknowledged
                 // record never lives in a file whose name could be lost.
@@ -231,7 +236,7 @@ impl Flusher {
                     header.first_lsn,
                     SegmentEntry {
                         path: self.path.clone(),
-                        bytes: self.segment_size,
+                        bytes: self.file.length().unwrap_or(size),
                         sealed_at: None,
                         last_checkpoint: None,
                     },
@@ -239,7 +244,7 @@ impl Flusher {
                 self.preparer.start(
                     shared.storage.clone(),
                     shared.dir.clone(),
-                    self.segment_size,
+                    next_segment_size(size, 0, self.largest_segment),
                     shared.direct,
                 );
             }

@@ -25,6 +25,7 @@ mod retention;
 mod scanner;
 mod seek_index;
 mod segment_files;
+mod segment_sizing;
 pub mod storage;
 mod truncation;
 mod wal;

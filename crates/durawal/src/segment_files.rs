@@ -41,7 +41,7 @@ pub fn prepare_segment(
     let file = storage
         .open(&path, OpenMode::CreateNew, direct)
         .map_err(|e| Error::open_failed(&path, e))?;
-    match zero_fill(&*file, &path, size) {
+    match zero_fill(&*file, &path, 0, size) {
         Ok(()) => Ok(PreparedSegment { file, size }),
         Err(error) => {
             // On a full disk the partial file would hold the last free
@@ -53,10 +53,11 @@ pub fn prepare_segment(
     }
 }
 
-fn zero_fill(file: &dyn StorageFile, path: &Path, size: u64) -> Result<()> {
+/// Writes zeros over `from..size` of `file` and syncs it.
+fn zero_fill(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Result<()> {
     let mut zeros = AlignedBuffer::new();
     zeros.extend_zeroed(ZERO_FILL_CHUNK);
-    let mut offset = 0;
+    let mut offset = from;
     while offset < size {
         let length = ((size - offset) as usize).min(ZERO_FILL_CHUNK);
         file.write_all_at(&zeros.as_slice()[..length], offset)
@@ -116,11 +117,13 @@ impl SegmentPreparer {
             .ok();
     }
 
-    /// Waits for the prepared segment. If none was started, or the one in the
-    /// background failed (a full disk that may have room now), it is prepared
-    /// here, once: the prepared file holds nothing of the log, so redoing it
-    /// from scratch is safe, unlike retrying a sync of log data. A panic in
-    /// the preparer is a bug and is reported as one.
+    /// Waits for the prepared segment, of at least `size` bytes (one
+    /// prepared smaller, for a record larger than expected, is zero-filled
+    /// further here). If none was started, or the one in the background
+    /// failed (a full disk that may have room now), it is prepared here,
+    /// once: the prepared file holds nothing of the log, so redoing it from
+    /// scratch is safe, unlike retrying a sync of log data. A panic in the
+    /// preparer is a bug and is reported as one.
     pub fn take(
         &mut self,
         storage: &dyn Storage,
@@ -129,7 +132,13 @@ impl SegmentPreparer {
         direct: bool,
     ) -> Result<PreparedSegment> {
         match self.in_progress.take().map(JoinHandle::join) {
-            Some(Ok(Ok(prepared))) => Ok(prepared),
+            Some(Ok(Ok(prepared))) if prepared.size >= size => Ok(prepared),
+            Some(Ok(Ok(mut prepared))) => {
+                let path = dir.join(PREPARED_SEGMENT_NAME);
+                zero_fill(&*prepared.file, &path, prepared.size, size)?;
+                prepared.size = size;
+                Ok(prepared)
+            }
             Some(Err(panic)) => Err(Error::Internal(format!(
                 "the segment preparer panicked: {}",
                 panic_message(&*panic)

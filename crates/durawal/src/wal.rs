@@ -20,6 +20,7 @@ use crate::recovery::{recover, RecoveredTail, RecoveryReport};
 use crate::replay::ReplayCursor;
 use crate::retention::{Retention, RetentionWorker};
 use crate::segment_files::{install_segment, prepare_segment};
+use crate::segment_sizing::first_segment_size;
 use crate::storage::{LockGuard, NotARegularFile, OpenMode, OsStorage, Storage, StorageFile};
 use crate::LOCK_FILE_NAME;
 
@@ -202,7 +203,8 @@ impl Wal {
         let tail = match recovered.tail {
             Some(tail) => tail,
             None => {
-                let tail = start_first_segment(&*storage, dir, options.segment_size, direct)?;
+                let size = first_segment_size(options.segment_size);
+                let tail = start_first_segment(&*storage, dir, size, direct)?;
                 catalogue.installed(
                     tail.header.first_lsn,
                     SegmentEntry {

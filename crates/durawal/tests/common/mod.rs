@@ -127,6 +127,8 @@ impl PlacedRecord {
 #[derive(Clone, Debug)]
 pub struct ModelSegment {
     pub first_lsn: u64,
+    /// Size of its file.
+    pub size: u64,
     /// Offset of the seal when the segment was closed.
     pub seal_offset: Option<u64>,
     /// Where the next record would go (the end of the written part).
@@ -134,9 +136,12 @@ pub struct ModelSegment {
 }
 
 /// Where every record must land, computed from payload lengths alone with
-/// the documented rule: records are packed from offset 4096 on 8-byte
+/// the documented rules: records are packed from offset 4096 on 8-byte
 /// boundaries, and a record that would not leave room for the seal in the
-/// current segment seals it and goes first into a new segment.
+/// current segment seals it and goes first into a new segment. The first
+/// segment of a new log is 1 MiB (or `segment_size` when smaller) and each
+/// new one twice the one before, up to `segment_size`, and never smaller
+/// than what its first record and the seal need.
 #[derive(Clone, Debug)]
 pub struct LayoutModel {
     pub segment_size: u64,
@@ -151,6 +156,7 @@ impl LayoutModel {
             segment_size,
             segments: vec![ModelSegment {
                 first_lsn: 1,
+                size: segment_size.min(1 << 20),
                 seal_offset: None,
                 end: SEGMENT_HEADER_SIZE,
             }],
@@ -163,10 +169,15 @@ impl LayoutModel {
     pub fn push(&mut self, payload_len: u64, lsn_count: u64) -> usize {
         let size = record_size(payload_len);
         let current = self.segments.last_mut().expect("a segment");
-        if current.end + size + SEAL_SIZE > self.segment_size {
+        if current.end + size + SEAL_SIZE > current.size {
             current.seal_offset = Some(current.end);
+            let needed = (SEGMENT_HEADER_SIZE + size + SEAL_SIZE).next_multiple_of(4096);
+            let next_size = (current.size * 2)
+                .max(needed)
+                .clamp(SMALL_SEGMENT, self.segment_size);
             self.segments.push(ModelSegment {
                 first_lsn: self.next_lsn,
+                size: next_size,
                 seal_offset: None,
                 end: SEGMENT_HEADER_SIZE,
             });
@@ -189,7 +200,7 @@ impl LayoutModel {
     /// segment (with room for the seal); false when it would open a new one.
     pub fn fits(&self, payload_len: u64) -> bool {
         let current = self.segments.last().expect("a segment");
-        current.end + record_size(payload_len) + SEAL_SIZE <= self.segment_size
+        current.end + record_size(payload_len) + SEAL_SIZE <= current.size
     }
 
     pub fn file_name(&self, segment: usize) -> String {
