@@ -440,7 +440,14 @@ test('2000 concurrent write() calls all resolve; their LSNs are a permutation of
 
 test('stats() counts the flusher syncs, tracks the LSNs and the bytes not yet durable', async (t) => {
   const wal = await openWal(t, tempDir(t))
-  t.deepEqual(wal.stats(), { syncs: 0, lastLsn: 0, durableLsn: 0, bufferedBytes: 0 })
+  t.deepEqual(wal.stats(), {
+    syncs: 0,
+    lastLsn: 0,
+    durableLsn: 0,
+    bufferedBytes: 0,
+    segments: 1,
+    bytesOnDisk: 1 << 20,
+  })
   const writes = Array.from({ length: 200 }, (_, index) => wal.write(payload(index, 100)))
   await Promise.all(writes)
   const afterWrites = wal.stats()

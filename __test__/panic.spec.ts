@@ -45,6 +45,26 @@ const sites = [
   'replayNext',
   'replayNext.compute',
   'replayNext.resolve',
+  'replayFollow',
+  'replayClose',
+  'checkpoint',
+  'lastCheckpoint',
+  'segmentCount',
+  'segmentBytes',
+  'truncateBefore',
+  'truncateAfter',
+  'truncate.compute',
+  'truncate.resolve',
+  'openReadOnly',
+  'openReadOnly.compute',
+  'openReadOnly.resolve',
+  'reader.recovery',
+  'reader.durableLsn',
+  'reader.firstLsn',
+  'reader.replay',
+  'reader.close',
+  'reader.checkHealth',
+  'changeListener',
   'flushListener',
   'close',
   'close.compute',
@@ -88,7 +108,8 @@ for (const site of sites) {
       t.true(report.error?.walError, 'thrown as a WalError by the public API')
     }
     if (!site.startsWith('close') && site !== 'flushListener' && site !== 'checkHealth') {
-      t.is(report.replayed, 5, 'the log replayed in full after the panic')
+      t.is(report.replayed, report.appended, 'the log replayed in full after the panic')
+      t.true(report.appended >= 5)
     }
 
     const wal = await openWal(t, `${dir}/log`, { segmentSize })

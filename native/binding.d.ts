@@ -3,6 +3,8 @@
 
 /** A log opened for reading only. */
 export declare class NativeReader {
+  /** Throws the panic that lost a change notice, if one did. */
+  checkHealth(): void
   /** The durable LSN the writer last published. */
   get durableLsn(): number
   /** LSN of the first durable record, 0 when none. */

@@ -93,7 +93,17 @@ export class WalReader {
     }
     const bell = new FollowerBell()
     const native = await awaitNative(() => binding.openReadOnly(dir, recovery, () => bell.ring()))
-    return new WalReader(constructing, native, bell)
+    try {
+      return new WalReader(constructing, native, bell)
+    } catch (error) {
+      // The caller gets no reader to close: stop watching here.
+      try {
+        native.close()
+      } catch {
+        // The error being thrown is the one to report.
+      }
+      throw error
+    }
   }
 
   /**
@@ -128,7 +138,7 @@ export class WalReader {
         firstLsn: () => callNative(() => native.firstLsn),
         bell: state.bell,
         isClosed: () => state.closed,
-        checkHealth: () => {},
+        checkHealth: () => callNative(() => native.checkHealth()),
         cuts: [],
       },
       from,

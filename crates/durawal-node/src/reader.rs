@@ -11,6 +11,7 @@ use napi::{Env, Status, Task};
 use napi_derive::napi;
 
 use crate::errors::to_js;
+use crate::flush_listener::ListenerFailure;
 use crate::guard::{catch_panic, guarded};
 use crate::recovery::{recovery_to_js, NativeRecovery};
 use crate::replay::NativeReplay;
@@ -38,6 +39,7 @@ pub fn open_read_only(
             dir: dir.into(),
             mode,
             on_change: Some(on_change),
+            listener_failure: ListenerFailure::default(),
         }))
     })
 }
@@ -46,6 +48,7 @@ pub struct OpenReaderTask {
     dir: PathBuf,
     mode: RecoveryMode,
     on_change: Option<ChangeCallback>,
+    listener_failure: ListenerFailure,
 }
 
 impl Task for OpenReaderTask {
@@ -59,13 +62,18 @@ impl Task for OpenReaderTask {
             };
             let reader =
                 LogReader::open_with(&self.dir, self.mode, Arc::new(OsStorage)).map_err(to_js)?;
+            let failure = self.listener_failure.clone();
             reader
                 .watch(Box::new(move || {
                     // On the watcher's thread: a panic must not unwind into it,
                     // and the call must not wait for the JS thread.
-                    let _ = catch_panic("changeListener", || {
-                        on_change.call((), ThreadsafeFunctionCallMode::NonBlocking);
-                    });
+                    let notify = || on_change.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                    if let Err(message) = catch_panic("changeListener", notify) {
+                        // A lost notice could leave a tail waiting forever:
+                        // report the reader failed, and wake its tails to see it.
+                        let _ = failure.set(message);
+                        let _ = catch_panic("changeListener", notify);
+                    }
                 }))
                 .map_err(to_js)?;
             Ok(reader)
@@ -76,6 +84,7 @@ impl Task for OpenReaderTask {
         guarded("openReadOnly.resolve", || {
             Ok(NativeReader {
                 reader: Arc::new(reader),
+                listener_failure: self.listener_failure.clone(),
             })
         })
     }
@@ -85,10 +94,21 @@ impl Task for OpenReaderTask {
 #[napi]
 pub struct NativeReader {
     reader: Arc<LogReader>,
+    /// The panic that lost a change notice, reported by `check_health`.
+    listener_failure: ListenerFailure,
 }
 
 #[napi]
 impl NativeReader {
+    /// Throws the panic that lost a change notice, if one did.
+    #[napi]
+    pub fn check_health(&self) -> napi::Result<()> {
+        guarded("reader.checkHealth", || match self.listener_failure.get() {
+            Some(message) => Err(to_js(Error::Internal(message.clone()))),
+            None => Ok(()),
+        })
+    }
+
     /// The durable LSN the writer last published.
     #[napi(getter)]
     pub fn durable_lsn(&self) -> napi::Result<f64> {

@@ -1,6 +1,6 @@
 //! Replay cursors: one native call returns a whole batch of records.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use durawal::{Error, ReplayBatch, ReplayCursor};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Float64Array, Uint32Array};
@@ -66,7 +66,11 @@ impl NativeReplay {
     #[napi]
     pub fn close(&self) -> napi::Result<()> {
         guarded("replayClose", || {
-            lock_cursor(&self.cursor)?.take();
+            // A cursor a panic left mid-batch is dropped all the same.
+            self.cursor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
             Ok(())
         })
     }
