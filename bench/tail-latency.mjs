@@ -62,4 +62,6 @@ const delays = output
   .sort((a, b) => a - b)
 const at = (q) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))].toFixed(0)
 console.log(`${delays.length} records delivered to a reader in another process`)
-console.log(`delay from the writer's durable write to the reader's tail, µs: p50 ${at(0.5)}  p90 ${at(0.9)}  p99 ${at(0.99)}  max ${at(1)}`)
+console.log(
+  `delay from the writer's durable write to the reader's tail, µs: p50 ${at(0.5)}  p90 ${at(0.9)}  p99 ${at(0.99)}  max ${at(1)}`,
+)
