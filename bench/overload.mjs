@@ -1,7 +1,7 @@
 // Memory under overload: producers faster than the disk, and what
 // backpressure does to the process's peak RSS.
 //
-//   node bench/overload.mjs [--seconds 5] [--case NAME]
+//   node bench/overload.mjs [--seconds 5] [--case NAME] [--max-buffered BYTES]
 //
 // Each case runs in a child process of its own (so peak RSS is its own) for
 // a fixed time, then reports records appended, records durable and the peak
@@ -14,6 +14,8 @@
 // With the defaults (maxBufferedBytes 16 MiB, bufferLimit 64 MiB) the bytes
 // appended and not yet durable stay under 64 MiB, so RSS must stay within a
 // baseline plus that plus the writers' own promises and buffers.
+// --max-buffered sets maxBufferedBytes (bufferLimit stays 4 times it), to
+// compare the peaks with a lower mark.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +23,12 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '5' }, case: { type: 'string' }, child: { type: 'boolean' } },
+  options: {
+    seconds: { type: 'string', default: '5' },
+    case: { type: 'string' },
+    child: { type: 'boolean' },
+    'max-buffered': { type: 'string' },
+  },
 })
 const SECONDS = Number(args.seconds)
 const RECORD = Buffer.alloc(1024, 7)
@@ -29,7 +36,8 @@ const RECORD = Buffer.alloc(1024, 7)
 async function runCase(name) {
   const { Wal } = await import('../dist/index.mjs')
   const dir = mkdtempSync(join(tmpdir(), 'durawal-overload-'))
-  const wal = await Wal.open(dir)
+  const maxBuffered = args['max-buffered']
+  const wal = await Wal.open(dir, maxBuffered === undefined ? {} : { maxBufferedBytes: Number(maxBuffered) })
   const deadline = Date.now() + SECONDS * 1000
   let appended = 0
   let refused = 0
@@ -79,12 +87,21 @@ if (args.child) {
   await runCase(args.case)
 } else {
   const cases = args.case ? [args.case] : ['unawaited', 'unawaited-ready', 'writers-10000']
-  console.log(`durawal overload: each case ${SECONDS} s in its own process, 1 KiB records, default options`)
+  const mark = args['max-buffered'] === undefined ? 'default options' : `maxBufferedBytes ${args['max-buffered']}`
+  console.log(`durawal overload: each case ${SECONDS} s in its own process, 1 KiB records, ${mark}`)
   console.log('case               appended    refused    durable   peak RSS')
   for (const name of cases) {
     const output = execFileSync(
       process.execPath,
-      [new URL(import.meta.url).pathname, '--child', '--case', name, '--seconds', String(SECONDS)],
+      [
+        new URL(import.meta.url).pathname,
+        '--child',
+        '--case',
+        name,
+        '--seconds',
+        String(SECONDS),
+        ...(args['max-buffered'] === undefined ? [] : ['--max-buffered', args['max-buffered']]),
+      ],
       { encoding: 'utf8' },
     )
     const result = JSON.parse(output.trim().split('\n').at(-1))
