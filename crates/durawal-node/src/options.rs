@@ -79,6 +79,7 @@ impl TryFrom<NativeOptions> for Options {
                 keep_from_checkpoint: options.retention_keep_from_checkpoint.unwrap_or(false),
                 reader_lag_bytes: options.retention_reader_lag_bytes.map(|bytes| bytes as u64),
             },
+            first_segment_size: None,
         })
     }
 }

@@ -79,6 +79,11 @@ pub struct Options {
     pub buffer_limit: Option<u64>,
     /// Which sealed segments are removed without being asked.
     pub retention: Retention,
+    /// Size of the first segment of a new log; `None` for the default, 1 MiB
+    /// (or `segment_size` when smaller). Each later segment doubles the one
+    /// before, up to `segment_size`; set it to `segment_size` to preallocate
+    /// full-size segments from the start.
+    pub first_segment_size: Option<u64>,
 }
 
 impl Default for Options {
@@ -91,6 +96,7 @@ impl Default for Options {
             max_record_size: None,
             buffer_limit: None,
             retention: Retention::default(),
+            first_segment_size: None,
         }
     }
 }
@@ -110,6 +116,15 @@ impl Options {
             return Err(Error::InvalidArgument(format!(
                 "segmentSize must be a multiple of {SEGMENT_SIZE_GRANULE} between {MIN_SEGMENT_SIZE} and {MAX_SEGMENT_SIZE} bytes; got {size}"
             )));
+        }
+        if let Some(first) = self.first_segment_size {
+            if !(MIN_SEGMENT_SIZE..=size).contains(&first)
+                || !first.is_multiple_of(SEGMENT_SIZE_GRANULE)
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "the first segment size must be a multiple of {SEGMENT_SIZE_GRANULE} between {MIN_SEGMENT_SIZE} and segmentSize ({size}) bytes; got {first}"
+                )));
+            }
         }
         let capacity = record_capacity(size);
         if self.max_record_size == Some(0) || self.max_record_size() > capacity {

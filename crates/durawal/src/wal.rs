@@ -203,7 +203,9 @@ impl Wal {
         let tail = match recovered.tail {
             Some(tail) => tail,
             None => {
-                let size = first_segment_size(options.segment_size);
+                let size = options
+                    .first_segment_size
+                    .unwrap_or_else(|| first_segment_size(options.segment_size));
                 let tail = start_first_segment(&*storage, dir, size, direct)?;
                 catalogue.installed(
                     tail.header.first_lsn,

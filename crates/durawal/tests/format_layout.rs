@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use durawal::RecoveryMode;
+use durawal::{Options, RecoveryMode, Wal};
 
 #[test]
 fn records_seals_and_segment_headers_are_where_the_format_says() {
@@ -173,4 +173,61 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
 
     let wal = open(dir.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
     assert_log(&wal, &expected.payloads);
+}
+
+#[test]
+fn segments_grow_from_the_first_size_doubling_up_to_the_segment_size_and_fit_big_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, largest) = (64 << 10, 512 << 10);
+    let wal = Wal::open(
+        dir.path(),
+        Options {
+            segment_size: largest,
+            first_segment_size: Some(first),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut model = LayoutModel::growing_from(first, largest);
+    let mut rng = Rng::new(11);
+    for index in 0..1500 {
+        // Record 3 is bigger than twice the first segment: its segment fits it.
+        let length = if index == 3 { 200 << 10 } else { rng.range(0, 3000) };
+        wal.append(&vec![7; length as usize]).unwrap();
+        model.push(length, 1);
+    }
+    wal.sync(None).unwrap();
+    wal.close().unwrap();
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), model.segments.len());
+    assert!(model.segments.len() >= 6, "{}", model.segments.len());
+    for (index, (path, segment)) in files.iter().zip(&model.segments).enumerate() {
+        assert_eq!(file_name(path), model.file_name(index));
+        assert_eq!(std::fs::metadata(path).unwrap().len(), segment.size, "segment {index}");
+    }
+    let sizes: Vec<u64> = model.segments.iter().map(|segment| segment.size).collect();
+    assert_eq!(sizes[0], first);
+    assert!(sizes[1] >= 200 << 10, "the big record's segment: {sizes:?}");
+    assert_eq!(*sizes.last().unwrap(), largest);
+}
+
+#[test]
+fn a_new_log_with_default_options_takes_one_mib_and_prepares_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Options::default()).unwrap();
+    wal.append(b"one").unwrap();
+    wal.sync(None).unwrap();
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len());
+    assert_eq!(size("00000000000000000001.wal").unwrap(), 1 << 20);
+    wal.close().unwrap();
+    assert!(size("next-segment.tmp").is_err(), "close removes the prepared file");
+    let reopened = Wal::open(dir.path(), Options::default()).unwrap();
+    // The reopen prepares the next segment in the background: twice the last.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size("next-segment.tmp").map_or(true, |bytes| bytes < 2 << 20) {
+        assert!(std::time::Instant::now() < deadline, "no next segment was prepared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(size("next-segment.tmp").unwrap(), 2 << 20);
+    reopened.close().unwrap();
 }

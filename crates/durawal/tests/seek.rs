@@ -84,9 +84,10 @@ fn replay_from_any_lsn_is_exact_before_and_after_reopen() {
 #[test]
 fn replay_from_near_the_end_of_a_segment_reads_near_it() {
     let dir = tempfile::tempdir().unwrap();
-    // Segments of 1, 2 and 4 MiB take the first ~7,000 records; the last
-    // ~4,000 fill a segment of the full 4 MiB.
-    let payloads: Vec<Vec<u8>> = (0..11_000u32).map(|i| i.to_le_bytes().repeat(256)).collect();
+    // Three 4 MiB segments; the last one is checked to be full-size.
+    let payloads: Vec<Vec<u8>> = (0..11_000u32)
+        .map(|i| i.to_le_bytes().repeat(256))
+        .collect();
     {
         let wal = open(dir.path(), options(SEGMENT, RecoveryMode::TolerateTail));
         for payload in &payloads {

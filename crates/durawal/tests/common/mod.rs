@@ -138,9 +138,8 @@ pub struct ModelSegment {
 /// Where every record must land, computed from payload lengths alone with
 /// the documented rules: records are packed from offset 4096 on 8-byte
 /// boundaries, and a record that would not leave room for the seal in the
-/// current segment seals it and goes first into a new segment. The first
-/// segment of a new log is 1 MiB (or `segment_size` when smaller) and each
-/// new one twice the one before, up to `segment_size`, and never smaller
+/// current segment seals it and goes first into a new segment. Each new
+/// segment is twice the one before, up to `segment_size`, and never smaller
 /// than what its first record and the seal need.
 #[derive(Clone, Debug)]
 pub struct LayoutModel {
@@ -151,12 +150,18 @@ pub struct LayoutModel {
 }
 
 impl LayoutModel {
+    /// The layout of a log opened with [`options`]: every segment of `segment_size`.
     pub fn new(segment_size: u64) -> Self {
+        Self::growing_from(segment_size, segment_size)
+    }
+
+    /// The layout of a log whose first segment is `first_size` bytes.
+    pub fn growing_from(first_size: u64, segment_size: u64) -> Self {
         Self {
             segment_size,
             segments: vec![ModelSegment {
                 first_lsn: 1,
-                size: segment_size.min(1 << 20),
+                size: first_size,
                 seal_offset: None,
                 end: SEGMENT_HEADER_SIZE,
             }],
@@ -259,11 +264,14 @@ impl Expected {
     }
 }
 
-/// Options with the given segment size and recovery mode, everything else default.
+/// Options with the given segment size and recovery mode, every segment of
+/// that size from the first on (the layout most tests reason about),
+/// everything else default.
 pub fn options(segment_size: u64, recovery: RecoveryMode) -> Options {
     Options {
         segment_size,
         recovery,
+        first_segment_size: Some(segment_size),
         ..Options::default()
     }
 }
