@@ -192,7 +192,11 @@ fn segments_grow_from_the_first_size_doubling_up_to_the_segment_size_and_fit_big
     let mut rng = Rng::new(11);
     for index in 0..1500 {
         // Record 3 is bigger than twice the first segment: its segment fits it.
-        let length = if index == 3 { 200 << 10 } else { rng.range(0, 3000) };
+        let length = if index == 3 {
+            200 << 10
+        } else {
+            rng.range(0, 3000)
+        };
         wal.append(&vec![7; length as usize]).unwrap();
         model.push(length, 1);
     }
@@ -203,7 +207,11 @@ fn segments_grow_from_the_first_size_doubling_up_to_the_segment_size_and_fit_big
     assert!(model.segments.len() >= 6, "{}", model.segments.len());
     for (index, (path, segment)) in files.iter().zip(&model.segments).enumerate() {
         assert_eq!(file_name(path), model.file_name(index));
-        assert_eq!(std::fs::metadata(path).unwrap().len(), segment.size, "segment {index}");
+        assert_eq!(
+            std::fs::metadata(path).unwrap().len(),
+            segment.size,
+            "segment {index}"
+        );
     }
     let sizes: Vec<u64> = model.segments.iter().map(|segment| segment.size).collect();
     assert_eq!(sizes[0], first);
@@ -220,12 +228,18 @@ fn a_new_log_with_default_options_takes_one_mib_and_prepares_two() {
     let size = |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| m.len());
     assert_eq!(size("00000000000000000001.wal").unwrap(), 1 << 20);
     wal.close().unwrap();
-    assert!(size("next-segment.tmp").is_err(), "close removes the prepared file");
+    assert!(
+        size("next-segment.tmp").is_err(),
+        "close removes the prepared file"
+    );
     let reopened = Wal::open(dir.path(), Options::default()).unwrap();
     // The reopen prepares the next segment in the background: twice the last.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while size("next-segment.tmp").map_or(true, |bytes| bytes < 2 << 20) {
-        assert!(std::time::Instant::now() < deadline, "no next segment was prepared");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no next segment was prepared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(size("next-segment.tmp").unwrap(), 2 << 20);

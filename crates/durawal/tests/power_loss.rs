@@ -11,6 +11,12 @@
 //! Recovery of that image must open and return a prefix of the appended
 //! records that holds every acknowledged one, byte-exact and dense.
 //!
+//! A second workload removes records: `truncate_before`, then
+//! `truncate_after` and new records under the LSNs it freed. Its recovery
+//! must also find the log's head where `HEAD` put it (or where it was, if
+//! the truncation had not finished) and a tail that is wholly the old one or
+//! wholly the new one, never a mix.
+//!
 //! The harness proves it can fail: with data syncs or directory syncs made
 //! to do nothing (as if the code had dropped them), it finds lost
 //! acknowledged records.
@@ -336,14 +342,7 @@ fn dir() -> PathBuf {
 /// Runs the workload on a disk that fails at operation `power_fails_at`;
 /// returns the disk and the highest LSN a sync acknowledged.
 fn run_until_power_fails(power_fails_at: u64, mutation: Mutation) -> (Arc<Mutex<Disk>>, u64) {
-    let disk = Arc::new(Mutex::new(Disk {
-        files: Vec::new(),
-        entries: BTreeMap::new(),
-        durable_entries: BTreeMap::new(),
-        operations: 0,
-        power_fails_at,
-        mutation,
-    }));
+    let disk = new_disk(power_fails_at, mutation);
     let mut acknowledged = 0;
     if let Ok(wal) = Wal::open_with(&dir(), options(), Arc::new(SimStorage(disk.clone())), None) {
         for lsn in 1..=RECORDS {
@@ -360,6 +359,18 @@ fn run_until_power_fails(power_fails_at: u64, mutation: Mutation) -> (Arc<Mutex<
         let _ = wal.close();
     }
     (disk, acknowledged)
+}
+
+/// An empty disk whose power fails at operation `power_fails_at`.
+fn new_disk(power_fails_at: u64, mutation: Mutation) -> Arc<Mutex<Disk>> {
+    Arc::new(Mutex::new(Disk {
+        files: Vec::new(),
+        entries: BTreeMap::new(),
+        durable_entries: BTreeMap::new(),
+        operations: 0,
+        power_fails_at,
+        mutation,
+    }))
 }
 
 /// Recovers the image left by the power failure; `Err` says what is wrong.
@@ -401,21 +412,51 @@ fn check_recovery(disk: &Mutex<Disk>, fate: Fate, acknowledged: u64) -> Result<(
     Ok(())
 }
 
-/// Every power-failure point of the workload; returns the failures found.
-/// With `first_only`, stops at the first failure (for the mutation check).
+/// Every power-failure point of the appending workload; returns the failures
+/// found. With `first_only`, stops at the first failure (for the mutation check).
 fn explore(mutation: Mutation, first_only: bool) -> (u64, Vec<String>) {
-    let (disk, _) = run_until_power_fails(u64::MAX, mutation);
-    let total = disk.lock().unwrap().operations;
+    explore_points(first_only, RANDOM_DRAWS, |point| {
+        let (disk, acknowledged) = run_until_power_fails(point, mutation);
+        let operations = disk.lock().unwrap().operations;
+        let check = move |fate| check_recovery(&disk, fate, acknowledged);
+        PointRun {
+            check: Box::new(check),
+            progress: format!("acknowledged {acknowledged}"),
+            operations,
+        }
+    })
+}
+
+/// A workload run until the power failed at some point.
+struct PointRun {
+    /// Checks the recovery of the image a fate leaves.
+    check: Box<dyn Fn(Fate) -> Result<(), String>>,
+    /// What the workload had done, for the failure message.
+    progress: String,
+    /// Disk operations it made (all of them, when the power never failed).
+    operations: u64,
+}
+
+/// Runs `at_point` for every power-failure point of a workload (counted by
+/// running it once without failure), and its check for each fate.
+fn explore_points(
+    first_only: bool,
+    draws: u64,
+    at_point: impl Fn(u64) -> PointRun,
+) -> (u64, Vec<String>) {
+    let disk_operations = at_point(u64::MAX).operations;
     let mut failures = Vec::new();
     let mut states = 0;
-    for point in 1..=total + 1 {
-        let (disk, acknowledged) = run_until_power_fails(point, mutation);
-        let draws = (0..RANDOM_DRAWS).map(|draw| Fate::Random(mix(point << 16 | draw)));
-        for fate in FATES.into_iter().chain(draws) {
+    for point in 1..=disk_operations + 1 {
+        let PointRun {
+            check, progress, ..
+        } = at_point(point);
+        let random = (0..draws).map(|draw| Fate::Random(mix(point << 16 | draw)));
+        for fate in FATES.into_iter().chain(random) {
             states += 1;
-            if let Err(failure) = check_recovery(&disk, fate, acknowledged) {
+            if let Err(failure) = check(fate) {
                 failures.push(format!(
-                    "power lost at operation {point}, {fate:?} (acknowledged {acknowledged}): {failure}"
+                    "power lost at operation {point}, {fate:?} ({progress}): {failure}"
                 ));
                 if first_only {
                     return (states, failures);
@@ -458,4 +499,193 @@ fn the_harness_catches_a_dropped_data_sync_and_a_dropped_directory_sync() {
             failures[0]
         );
     }
+}
+
+// ---- The truncating workload ----
+
+/// Records written before the truncations; the cut keeps LSNs up to `CUT`.
+const FIRST_RECORDS: u64 = 48;
+/// `truncate_before` is asked for this LSN.
+const HEAD_TARGET: u64 = 30;
+/// `truncate_after` keeps the records up to this LSN.
+const CUT: u64 = 40;
+/// Records written after the cut, under the LSNs it freed and beyond.
+const LATER_RECORDS: u64 = 16;
+
+/// The bytes written at `lsn` after the cut: not those of `record(lsn)`, so
+/// that a mix of the old and the new tail cannot pass for either.
+fn rewritten(lsn: u64) -> Vec<u8> {
+    let mut bytes = record(lsn);
+    bytes.iter_mut().for_each(|byte| *byte ^= 0xa5);
+    bytes
+}
+
+/// How far the truncating workload got before the power failed.
+#[derive(Clone, Copy, Debug, Default)]
+struct TruncationProgress {
+    /// Highest LSN a sync acknowledged before the cut, and after it.
+    acknowledged_before_cut: u64,
+    acknowledged_after_cut: u64,
+    head_started: bool,
+    /// The first LSN `truncate_before` reported.
+    head_done: Option<u64>,
+    cut_started: bool,
+    cut_done: bool,
+}
+
+fn run_truncation_until_power_fails(
+    power_fails_at: u64,
+    mutation: Mutation,
+) -> (Arc<Mutex<Disk>>, TruncationProgress) {
+    let disk = new_disk(power_fails_at, mutation);
+    let mut progress = TruncationProgress::default();
+    let Ok(wal) = Wal::open_with(&dir(), options(), Arc::new(SimStorage(disk.clone())), None)
+    else {
+        return (disk, progress);
+    };
+    let mut run = || -> durawal::Result<()> {
+        for lsn in 1..=FIRST_RECORDS {
+            wal.append(&record(lsn))?;
+            if lsn % 3 == 0 {
+                progress.acknowledged_before_cut = wal.sync(None)?;
+            }
+        }
+        progress.head_started = true;
+        progress.head_done = Some(wal.truncate_before(HEAD_TARGET)?);
+        progress.cut_started = true;
+        wal.truncate_after(CUT)?;
+        progress.cut_done = true;
+        progress.acknowledged_after_cut = CUT;
+        for lsn in CUT + 1..=CUT + LATER_RECORDS {
+            wal.append(&rewritten(lsn))?;
+            if lsn % 3 == 0 {
+                progress.acknowledged_after_cut = wal.sync(None)?;
+            }
+        }
+        Ok(())
+    };
+    let _ = run();
+    let _ = wal.close();
+    (disk, progress)
+}
+
+/// Recovers the image of the truncating workload: the head is where it was
+/// or where `HEAD` put it (only the latter once `truncate_before` returned),
+/// records up to the cut are the first ones, and the records after it are
+/// wholly the old ones (before the cut finished) or wholly the new ones,
+/// every acknowledged record of that generation included.
+fn check_truncation_recovery(
+    disk: &Mutex<Disk>,
+    fate: Fate,
+    progress: &TruncationProgress,
+    new_head: u64,
+) -> Result<(), String> {
+    let image = disk.lock().unwrap().after_power_loss(fate);
+    let storage = Arc::new(SimStorage(Arc::new(Mutex::new(image))));
+    let wal = Wal::open_with(&dir(), options(), storage, None)
+        .map_err(|error| format!("refused: {error}"))?;
+    let first = wal.first_lsn().max(1);
+    let allowed_heads: &[u64] = match (progress.head_started, progress.head_done) {
+        (false, _) => &[1],
+        (true, None) => &[1, new_head],
+        (true, Some(_)) => &[new_head],
+    };
+    let last = wal.last_lsn();
+    if last >= first && !allowed_heads.contains(&first) {
+        return Err(format!(
+            "the log begins at {first}; allowed: {allowed_heads:?}"
+        ));
+    }
+    let mut records = Vec::new();
+    let mut cursor = wal.replay(1, last).map_err(|error| error.to_string())?;
+    while let Some(batch) = cursor.next_batch(100, 1 << 20).map_err(|e| e.to_string())? {
+        let mut start = 0;
+        for (end, lsn) in batch.ends.iter().zip(&batch.lsns) {
+            records.push((*lsn, batch.data[start..*end as usize].to_vec()));
+            start = *end as usize;
+        }
+    }
+    let lsns: Vec<u64> = records.iter().map(|(lsn, _)| *lsn).collect();
+    if lsns != (first..=last).collect::<Vec<_>>() {
+        return Err(format!("not dense from {first} to {last}: {lsns:?}"));
+    }
+    let after_cut: Vec<&(u64, Vec<u8>)> = records.iter().filter(|(lsn, _)| *lsn > CUT).collect();
+    let new_tail = after_cut
+        .first()
+        .is_some_and(|(lsn, data)| *data == rewritten(*lsn));
+    for (lsn, data) in &records {
+        let expected = if *lsn > CUT && new_tail {
+            rewritten(*lsn)
+        } else {
+            record(*lsn)
+        };
+        if *data != expected {
+            return Err(format!("wrong bytes at LSN {lsn} (new tail: {new_tail})"));
+        }
+    }
+    let must_reach = match (progress.cut_started, progress.cut_done) {
+        (false, _) => progress.acknowledged_before_cut,
+        // The cut may or may not have taken effect; either tail is whole.
+        (true, false) if last > CUT => progress.acknowledged_before_cut,
+        (true, false) => progress.acknowledged_before_cut.min(CUT),
+        (true, true) if !new_tail && last > CUT => {
+            return Err(format!(
+                "the cut finished but the old records after {CUT} are back"
+            ));
+        }
+        (true, true) => progress.acknowledged_after_cut,
+    };
+    if last < must_reach {
+        return Err(format!(
+            "acknowledged LSN {must_reach} lost: log ends at {last}"
+        ));
+    }
+    Ok(())
+}
+
+fn explore_truncation(mutation: Mutation, first_only: bool) -> (u64, Vec<String>) {
+    let (_, complete) = run_truncation_until_power_fails(u64::MAX, mutation);
+    let new_head = complete
+        .head_done
+        .expect("the workload truncates without a power failure");
+    assert!(
+        new_head > 1 && new_head <= HEAD_TARGET,
+        "truncate_before removed nothing: {new_head}"
+    );
+    explore_points(first_only, RANDOM_DRAWS, |point| {
+        let (disk, progress) = run_truncation_until_power_fails(point, mutation);
+        let operations = disk.lock().unwrap().operations;
+        let check = move |fate| check_truncation_recovery(&disk, fate, &progress, new_head);
+        PointRun {
+            check: Box::new(check),
+            progress: format!("{progress:?}"),
+            operations,
+        }
+    })
+}
+
+#[test]
+fn every_power_failure_point_of_a_truncating_workload_recovers_the_old_or_the_new_log() {
+    let (states, failures) = explore_truncation(Mutation::None, false);
+    eprintln!(
+        "{states} crash states of truncate_before, truncate_after and rewrites, {} fates each",
+        FATES.len() as u64 + RANDOM_DRAWS
+    );
+    assert!(
+        states > 5_000,
+        "the workload is too small to mean much: {states} crash states"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {}",
+        failures.len(),
+        failures[0]
+    );
+}
+
+#[test]
+fn the_truncating_harness_catches_a_dropped_directory_sync() {
+    let (states, failures) = explore_truncation(Mutation::NoDirectorySync, true);
+    assert!(!failures.is_empty(), "the harness found nothing wrong");
+    eprintln!("caught after {states} crash states: {}", failures[0]);
 }
