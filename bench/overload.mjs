@@ -11,6 +11,7 @@
 //   unawaited-ready   the same producer, but awaiting wal.ready() before each
 //                     write: the way to outrun nothing
 //   writers-10000     10,000 concurrent writers looping on await wal.write()
+//   baseline          one durable write, then idle: the process without overload
 // With the defaults (maxBufferedBytes 16 MiB, bufferLimit 64 MiB) the bytes
 // appended and not yet durable stay under 64 MiB, so RSS must stay within a
 // baseline plus that plus the writers' own promises and buffers.
@@ -61,6 +62,10 @@ async function runCase(name) {
       // Count what the limit refused (appends never happened for those).
       refused = appended - wal.lastLsn
     } catch {}
+  } else if (name === 'baseline') {
+    await wal.write(RECORD)
+    appended = 1
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000))
   } else if (name === 'writers-10000') {
     await Promise.all(
       Array.from({ length: 10_000 }, async () => {
@@ -86,7 +91,7 @@ async function runCase(name) {
 if (args.child) {
   await runCase(args.case)
 } else {
-  const cases = args.case ? [args.case] : ['unawaited', 'unawaited-ready', 'writers-10000']
+  const cases = args.case ? [args.case] : ['baseline', 'unawaited', 'unawaited-ready', 'writers-10000']
   const mark = args['max-buffered'] === undefined ? 'default options' : `maxBufferedBytes ${args['max-buffered']}`
   console.log(`durawal overload: each case ${SECONDS} s in its own process, 1 KiB records, ${mark}`)
   console.log('case               appended    refused    durable   peak RSS')
