@@ -15,7 +15,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 import { type Wal, WalError } from '../ts'
-import { assertRecords, collect, Oracle, openWal, payload, type Replayed, tempDir } from './helpers/wal'
+import { mountTmpfs } from './helpers/mounts'
+import { assertRecords, collect, Oracle, openWal, payload, type Replayed } from './helpers/wal'
 
 const SEGMENT_SIZE = 64 * 1024
 const RECORD_SIZE = 3000
@@ -23,16 +24,6 @@ const RECORD_SIZE = 3000
 const MAX_WRITES = 1000
 /** The file the next segment is prepared in, in the background, before rotation renames it into place. */
 const PREPARED_NAME = 'next-segment.tmp'
-
-/** Mounts a tmpfs of `size` (as `mount -o size=` takes it) on a new directory, unmounted after the test. */
-function mountTmpfs(t: ExecutionContext, size: string): string {
-  const mountPoint = path.join(tempDir(t, 'durawal-full-disk-'), 'fs')
-  fs.mkdirSync(mountPoint)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint])
-  // Teardowns run last first: this runs after the logs' closes and before the directory's removal.
-  t.teardown(() => execFileSync('umount', [mountPoint]))
-  return mountPoint
-}
 
 /** The OS error code at the end of `error`'s cause chain. */
 function osCode(error: unknown): unknown {

@@ -9,9 +9,10 @@
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import test, { type ExecutionContext } from 'ava'
+import test from 'ava'
 import { Wal, WalError } from '../ts'
 import { recordAt } from './fixtures/write-records'
+import { mountTmpfs } from './helpers/mounts'
 import { fixture, startNode } from './helpers/processes'
 import { openWal, payload, segmentFiles, tempDir } from './helpers/wal'
 
@@ -90,15 +91,6 @@ test('a reader is refused what a closed one cannot do, with typed errors', async
     code: 'WAL_INVALID_ARGUMENT',
   })
 })
-
-/** Mounts a tmpfs of `size` on a new directory, unmounted after the test. */
-function mountTmpfs(t: ExecutionContext, size: string): string {
-  const mountPoint = path.join(tempDir(t, 'durawal-reader-'), 'fs')
-  fs.mkdirSync(mountPoint)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint])
-  t.teardown(() => execFileSync('umount', [mountPoint]))
-  return mountPoint
-}
 
 /** Writes 200 records durably into a new log in `dir` and closes it. */
 async function writeLog(dir: string): Promise<void> {

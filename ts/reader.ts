@@ -5,14 +5,13 @@
  */
 import type { Readable } from 'node:stream'
 import type { NativeReader } from '../native/binding'
-import { checkSignal } from './abort'
 import { awaitNative, callNative, invalidArgument, WalError } from './errors'
 import { FollowerBell } from './follower-bell'
 import { binding } from './native'
-import { checkKeys, checkLsn, checkTailStart, type WalOptions } from './options'
+import { checkKeys, checkLsn, type WalOptions } from './options'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream } from './streams'
-import { follow, type TailOptions } from './tail'
+import { type TailOptions, tailOf } from './tail'
 
 /** Options of `Wal.openReadOnly`. */
 export interface ReadOnlyOptions {
@@ -128,22 +127,11 @@ export class WalReader {
    */
   tail(options: TailOptions = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
-    checkKeys('options', options, ['from', 'signal'])
-    const from = options.from === undefined ? undefined : checkTailStart(options.from)
-    const signal = checkSignal(options.signal)
-    const { native } = state
-    return follow(
-      {
-        cursor: (start) => callNative(() => native.replay(start, native.durableLsn)),
-        firstLsn: () => callNative(() => native.firstLsn),
-        bell: state.bell,
-        isClosed: () => state.closed,
-        checkHealth: () => callNative(() => native.checkHealth()),
-        cuts: [],
-      },
-      from,
-      signal,
-    )
+    return tailOf(state.native, options, {
+      bell: state.bell,
+      isClosed: () => state.closed,
+      cuts: [],
+    })
   }
 
   /** `replay` or, with `live: true`, `tail` as an object-mode `Readable`. */

@@ -8,8 +8,10 @@
  * it stopped rather than rescanning.
  */
 import type { NativeBatch, NativeReplay } from '../native/binding'
+import { checkSignal } from './abort'
 import { awaitNative, callNative, WalError } from './errors'
 import { KeepAlive } from './keepalive'
+import { checkKeys, checkTailStart } from './options'
 import { BATCH_BYTES, BATCH_RECORDS, recordsOf, type WalRecord } from './replay'
 
 /** Options of `wal.tail()`. */
@@ -124,4 +126,33 @@ export async function* follow(
     abort.stop()
     callNative(() => cursor.close())
   }
+}
+
+/** What a tail reads through: the native side of a `Wal` or of a `WalReader`. */
+export interface NativeLog {
+  replay(from: number, to: number): NativeReplay
+  readonly durableLsn: number
+  readonly firstLsn: number
+  checkHealth(): void
+}
+
+/** `tail(options)` over `native`: the options checked, then `follow`. */
+export function tailOf(
+  native: NativeLog,
+  options: TailOptions,
+  watch: Pick<FollowedLog, 'bell' | 'isClosed' | 'cuts'>,
+): AsyncIterableIterator<WalRecord> {
+  checkKeys('options', options, ['from', 'signal'])
+  const from = options.from === undefined ? undefined : checkTailStart(options.from)
+  const signal = checkSignal(options.signal)
+  return follow(
+    {
+      cursor: (start) => callNative(() => native.replay(start, native.durableLsn)),
+      firstLsn: () => callNative(() => native.firstLsn),
+      checkHealth: () => callNative(() => native.checkHealth()),
+      ...watch,
+    },
+    from,
+    signal,
+  )
 }

@@ -11,11 +11,11 @@ import { DurabilityWaiters } from './durability'
 import { awaitNative, callNative, fromNative, invalidArgument, WalError } from './errors'
 import { FollowerBell } from './follower-bell'
 import { binding } from './native'
-import { checkCount, checkKeys, checkLsn, checkTailStart, normalizeOptions, type WalOptions } from './options'
+import { checkCount, checkKeys, checkLsn, normalizeOptions, type WalOptions } from './options'
 import { type ReadOnlyOptions, WalReader } from './reader'
 import { iterateReplay, type WalRecord } from './replay'
 import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams'
-import { follow, type TailOptions } from './tail'
+import { type TailOptions, tailOf } from './tail'
 
 /** What `Wal.open` found and did, from `wal.recovery`. */
 export interface RecoveryInfo {
@@ -621,22 +621,11 @@ export class Wal extends EventEmitter<WalEvents> {
    */
   tail(options: TailOptions = {}): AsyncIterableIterator<WalRecord> {
     const state = openStateOf(this)
-    checkKeys('options', options, ['from', 'signal'])
-    const from = options.from === undefined ? undefined : checkTailStart(options.from)
-    const signal = checkSignal(options.signal)
-    const { native } = state
-    return follow(
-      {
-        cursor: (start) => callNative(() => native.replay(start, native.durableLsn)),
-        firstLsn: () => callNative(() => native.firstLsn),
-        bell: state.bell,
-        isClosed: () => state.closing !== undefined,
-        checkHealth: () => callNative(() => native.checkHealth()),
-        cuts: state.cuts,
-      },
-      from,
-      signal,
-    )
+    return tailOf(state.native, options, {
+      bell: state.bell,
+      isClosed: () => state.closing !== undefined,
+      cuts: state.cuts,
+    })
   }
 
   /**

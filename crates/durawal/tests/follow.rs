@@ -4,20 +4,8 @@
 
 mod common;
 
-use common::{open, options, Rng, SMALL_SEGMENT};
-use durawal::{RecoveryMode, ReplayCursor};
-
-fn drain(cursor: &mut ReplayCursor) -> Vec<(u64, Vec<u8>)> {
-    let mut records = Vec::new();
-    while let Some(batch) = cursor.next_batch(7, 4096).unwrap() {
-        let mut start = 0;
-        for (end, lsn) in batch.ends.iter().zip(&batch.lsns) {
-            records.push((*lsn, batch.data[start..*end as usize].to_vec()));
-            start = *end as usize;
-        }
-    }
-    records
-}
+use common::{drain, open, options, Rng, SMALL_SEGMENT};
+use durawal::RecoveryMode;
 
 #[test]
 fn a_cursor_extended_to_each_durable_lsn_reads_every_record_once_across_rotations() {

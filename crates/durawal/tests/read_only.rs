@@ -18,16 +18,7 @@ use durawal::{LogReader, RecoveryMode, SyncPolicy};
 const MODE: RecoveryMode = RecoveryMode::TolerateTail;
 
 fn read_range(reader: &LogReader, from: u64) -> Vec<(u64, Vec<u8>)> {
-    let mut cursor = reader.replay(from, u64::MAX).unwrap();
-    let mut records = Vec::new();
-    while let Some(batch) = cursor.next_batch(64, 1 << 20).unwrap() {
-        let mut start = 0;
-        for (end, lsn) in batch.ends.iter().zip(&batch.lsns) {
-            records.push((*lsn, batch.data[start..*end as usize].to_vec()));
-            start = *end as usize;
-        }
-    }
-    records
+    common::drain(&mut reader.replay(from, u64::MAX).unwrap())
 }
 
 /// A storage that fails every operation that could change the disk.

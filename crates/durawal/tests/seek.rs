@@ -17,16 +17,7 @@ use durawal::{Options, RecoveryMode, Wal};
 const SEGMENT: u64 = 4 << 20;
 
 fn replay_range(wal: &Wal, from: u64, to: u64) -> Vec<(u64, Vec<u8>)> {
-    let mut cursor = wal.replay(from, to).unwrap();
-    let mut records = Vec::new();
-    while let Some(batch) = cursor.next_batch(500, 1 << 20).unwrap() {
-        let mut start = 0;
-        for (end, lsn) in batch.ends.iter().zip(&batch.lsns) {
-            records.push((*lsn, batch.data[start..*end as usize].to_vec()));
-            start = *end as usize;
-        }
-    }
-    records
+    drain(&mut wal.replay(from, to).unwrap())
 }
 
 fn check_ranges(wal: &Wal, payloads: &[Vec<u8>], rng: &mut Rng, label: &str) {

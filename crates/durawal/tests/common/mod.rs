@@ -12,7 +12,7 @@ pub mod faults;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use durawal::{Error, Options, RecoveryMode, Wal};
+use durawal::{Error, Options, RecoveryMode, ReplayCursor, Wal};
 
 /// Size of the segment header block.
 pub const SEGMENT_HEADER_SIZE: u64 = 4096;
@@ -306,7 +306,12 @@ pub fn corrupt_location(error: &Error) -> (PathBuf, u64) {
 /// Every durable record, read back through the public replay API with small
 /// batches so that batch boundaries are exercised.
 pub fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
-    let mut cursor = wal.replay(1, u64::MAX).expect("replay");
+    drain(&mut wal.replay(1, u64::MAX).expect("replay"))
+}
+
+/// Every record `cursor` has left, copied out of its batches (small ones, so
+/// that batch boundaries are exercised).
+pub fn drain(cursor: &mut ReplayCursor) -> Vec<(u64, Vec<u8>)> {
     let mut records = Vec::new();
     while let Some(batch) = cursor.next_batch(97, 64 * 1024).expect("next_batch") {
         let mut start = 0usize;
