@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { Wal, WalError } from '../ts'
 import { recordAt } from './fixtures/write-records'
 import { mountTmpfs } from './helpers/mounts'
@@ -114,7 +114,12 @@ async function readAll(dir: string): Promise<number> {
   return count
 }
 
-const rootOnly = process.platform === 'linux' && process.getuid?.() === 0 ? test : test.skip
+const canMount = process.platform === 'linux' && process.getuid?.() === 0
+/** A test that mounts a tmpfs: it runs as root on Linux; elsewhere it is listed as skipped, saying why. */
+function rootOnly(title: string, body: (t: ExecutionContext) => Promise<void>): void {
+  if (canMount) test(title, body)
+  else test.skip(`${title} (needs root on Linux, to mount a tmpfs)`, body)
+}
 
 rootOnly('a reader opens and reads a log on a read-only filesystem, where a writer cannot open', async (t) => {
   const mountPoint = mountTmpfs(t, '4m')
