@@ -39,7 +39,9 @@ test('appends that outrun the disk stop at bufferLimit with WAL_BACKPRESSURE; wh
   t.is(error?.buffered, bufferLimit)
   t.is(error?.size, RECORD_BYTES)
   t.is(wal.lastLsn, appended, 'the refused append appended nothing')
-  t.is(wal.stats().bufferedBytes, bufferLimit)
+  // The refusal asked for a flush (so that 'drain' follows), which may already be
+  // running: the buffer is at the limit or on its way down, never above it.
+  t.true(wal.stats().bufferedBytes <= bufferLimit)
 
   await wal.sync()
   t.is(wal.stats().bufferedBytes, 0)
