@@ -11,8 +11,10 @@
 //! every acknowledged one, byte-exact and dense (`log_check`).
 //!
 //! The workloads: one writer appending records and checkpoints
-//! (`appending`) and truncation (`truncating`). Per push they check over
-//! 20,000 crash states;
+//! (`appending`), four writers at once (`many_writers`), truncation
+//! (`truncating`), a process crash followed by a reopen and then a power
+//! loss (`reopen`), and a power loss during the recovery of a power loss
+//! (`recovery_crash`). Per push they check over 60,000 crash states;
 //! `DURAWAL_RELIABILITY=full` draws 4,000 random fates per point instead of
 //! 50, for over a million.
 //!
@@ -24,6 +26,9 @@ mod appending;
 mod explorer;
 mod fates;
 mod log_check;
+mod many_writers;
+mod recovery_crash;
+mod reopen;
 mod sim_disk;
 mod truncating;
 
@@ -32,6 +37,22 @@ use sim_disk::Mutation;
 #[test]
 fn every_power_failure_point_recovers_every_acknowledged_record() {
     appending::explore(Mutation::None, false).assert_clean("appending", 10_000);
+}
+
+#[test]
+fn every_power_failure_point_of_four_concurrent_writers_recovers_every_acknowledged_record() {
+    many_writers::explore(Mutation::None, false).assert_clean("four writers", 10_000);
+}
+
+#[test]
+fn a_power_loss_after_a_crash_and_reopen_keeps_what_the_reopened_log_called_durable() {
+    reopen::explore(Mutation::None, false).assert_clean("crash, reopen, power loss", 10_000);
+}
+
+#[test]
+fn a_power_loss_during_recovery_keeps_every_acknowledged_record() {
+    recovery_crash::explore(Mutation::None, false)
+        .assert_clean("power loss during recovery", 5_000);
 }
 
 #[test]
