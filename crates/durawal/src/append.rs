@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, encode_batch_payload, record_size, RecordHeader, RecordKind, SealPayload,
     SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
+    SYNCED_BEFORE_VERSION,
 };
 use crate::options::MAX_LSN;
 use crate::random::random_u32;
@@ -41,6 +42,13 @@ pub struct Chunk {
     pub buffer: AlignedBuffer,
     /// After this chunk the segment is sealed and closed.
     pub seals_segment: bool,
+    /// The chunk continues a segment of format 3, and no record went into
+    /// it yet: the next one is the first of its flush and carries the
+    /// synced-before flag. That flag is true when the flusher writes it,
+    /// because the flusher writes the chunks of one flush only after the
+    /// previous flush's sync returned (and a failed sync poisons the log,
+    /// so nothing is written after it).
+    pub next_record_follows_sync: bool,
 }
 
 /// The segment file appends continue in after a cut, for the flusher.
@@ -277,11 +285,17 @@ impl AppendState {
         {
             self.rotate(size)?;
         }
-        let header = RecordHeader::encode(self.segment.header.salt, kind, lsn, payload);
         let chunk = self
             .pending
             .back_mut()
             .expect("a chunk is always being filled");
+        let header = RecordHeader::encode_flagged(
+            self.segment.header.salt,
+            kind,
+            lsn,
+            std::mem::take(&mut chunk.next_record_follows_sync),
+            payload,
+        );
         chunk.buffer.extend_from_slice(&header);
         chunk.buffer.extend_from_slice(payload);
         chunk
@@ -346,6 +360,7 @@ impl AppendState {
             file_offset: 0,
             buffer,
             seals_segment: false,
+            next_record_follows_sync: false,
         });
         self.segment = ActiveSegment {
             header: next_header,
@@ -367,12 +382,17 @@ impl AppendState {
             digest: self.segment.digest,
         }
         .encode();
-        let header =
-            RecordHeader::encode(self.segment.header.salt, RecordKind::Seal, last_lsn, &seal);
         let chunk = self
             .pending
             .back_mut()
             .expect("a chunk is always being filled");
+        let header = RecordHeader::encode_flagged(
+            self.segment.header.salt,
+            RecordKind::Seal,
+            last_lsn,
+            std::mem::take(&mut chunk.next_record_follows_sync),
+            &seal,
+        );
         chunk.buffer.extend_from_slice(&header);
         chunk.buffer.extend_from_slice(&seal);
         chunk
@@ -398,6 +418,7 @@ impl AppendState {
             file_offset: block_start,
             buffer,
             seals_segment: false,
+            next_record_follows_sync: follows_sync(&self.segment),
         };
         let taken = std::mem::replace(&mut self.pending, VecDeque::from([fresh]));
         self.in_flight_bytes += self.pending_bytes;
@@ -417,5 +438,12 @@ fn first_chunk(segment: &ActiveSegment, tail_block: &[u8]) -> Chunk {
         file_offset: segment.position - tail_block.len() as u64,
         buffer,
         seals_segment: false,
+        next_record_follows_sync: follows_sync(segment),
     }
+}
+
+/// Whether the first record of a chunk continuing `segment` carries the
+/// synced-before flag: in segments of a format that has it.
+fn follows_sync(segment: &ActiveSegment) -> bool {
+    segment.header.version >= SYNCED_BEFORE_VERSION
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, BatchEntries, HeaderCheck, RecordHeader, RecordKind, SealPayload, SegmentHeader,
     CHECKPOINT_VERSION, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    SYNCED_BEFORE_VERSION,
 };
 use crate::seek_index::{SeekPoint, SegmentPoints};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -209,6 +210,15 @@ impl SegmentScanner {
         payload_range: (usize, usize),
     ) -> Result<ScanItem> {
         self.last_payload = payload_range;
+        if header.synced_before && self.header.version < SYNCED_BEFORE_VERSION {
+            return Ok(ScanItem::Damage {
+                offset,
+                reason: format!(
+                    "synced-before flag in a segment of format version {}",
+                    self.header.version
+                ),
+            });
+        }
         let expected_last = self.next_lsn.wrapping_sub(1);
         match header.kind {
             RecordKind::Seal => {

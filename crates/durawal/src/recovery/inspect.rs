@@ -8,7 +8,7 @@ use crate::catalogue::SegmentEntry;
 use crate::control_files::read_control;
 use crate::error::{Error, Result};
 use crate::format::{
-    parse_segment_name, ControlKind, ControlRecord, SealPayload, PREPARED_SEGMENT_NAME,
+    parse_segment_name, ControlKind, ControlRecord, RecordKind, SealPayload, PREPARED_SEGMENT_NAME,
 };
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
@@ -512,6 +512,13 @@ fn scan_tail(
         if mode == RecoveryMode::SkipCorrupted && skip_damage(scanner, offset, report)? {
             continue;
         }
+        if let Some(synced) = synced_damage(scanner, offset, &reason)? {
+            if mode != RecoveryMode::PointInTime {
+                return Err(Error::corrupt(scanner.path(), offset, synced));
+            }
+            cut_tail(scanner, offset, &synced, report, repairs)?;
+            return Ok(None);
+        }
         if mode != RecoveryMode::PointInTime {
             let expected_last = scanner.next_lsn() - 1;
             let beyond = scanner.find_record(offset + TEAR_WINDOW, file_length, |header| {
@@ -535,6 +542,43 @@ fn scan_tail(
         cut_tail(scanner, offset, &reason, report, repairs)?;
         return Ok(None);
     }
+}
+
+/// Says why the damage at `offset` is damage to synced records rather than
+/// a torn write, when a later record proves it: a valid record of this
+/// segment past the damage that carries the synced-before flag was written
+/// only after every byte before it, the damaged ones included, had been
+/// synced. A crash cannot tear synced bytes, so such damage (bit rot, a
+/// misdirected or lost write) is never cut silently as a tail.
+fn synced_damage(
+    scanner: &mut SegmentScanner,
+    offset: u64,
+    reason: &str,
+) -> Result<Option<String>> {
+    let next_lsn = scanner.next_lsn();
+    let proof = scanner.find_record(offset + 1, scanner.file_length(), |header| {
+        header.synced_before && header.lsn >= next_lsn - 1
+    })?;
+    Ok(proof.map(|(later, header)| {
+        let last_lost = match header.kind {
+            RecordKind::Seal => header.lsn,
+            _ => header.lsn - 1,
+        };
+        let lost = if last_lost >= next_lsn {
+            format!("LSNs {next_lsn} to {last_lost}")
+        } else {
+            format!(
+                "no whole record, but the log cannot be trusted past LSN {}",
+                next_lsn - 1
+            )
+        };
+        format!(
+            "{reason}; the record at offset {later} (LSN {}) was written after every byte \
+             before it had been synced, so this is damage to synced records, not a torn \
+             write: {lost} lost",
+            header.lsn
+        )
+    }))
 }
 
 /// Plans the cut of everything after the last valid record: the repair

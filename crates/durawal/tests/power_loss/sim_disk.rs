@@ -92,6 +92,21 @@ impl Disk {
         }
     }
 
+    /// The bytes of the file named `name` (as written).
+    pub fn file(&self, name: &str) -> Option<&[u8]> {
+        let id = *self.entries.get(name)?;
+        Some(&self.files[id].written)
+    }
+
+    /// Flips `bit` of the byte at `offset` of the file named `name`, on
+    /// disk and in what was written alike: damage no sync or crash explains.
+    pub fn flip_bit(&mut self, name: &str, offset: usize, bit: u8) {
+        let file = &mut self.files[self.entries[name]];
+        for bytes in [&mut file.written, &mut file.durable] {
+            bytes[offset] ^= 1 << bit;
+        }
+    }
+
     /// The disk as a process that crashed (or a machine that lost power at
     /// operation `power_fails_at`, when one is given) leaves it to the next
     /// process: what was written but not synced is still pending, readable
