@@ -196,6 +196,12 @@ impl<'a> BatchEntries<'a> {
     pub fn declared_count(&self) -> u32 {
         self.remaining
     }
+
+    /// True once nothing of the payload is left: after the declared entries
+    /// of a well-formed batch, which fill its payload exactly.
+    pub fn is_exhausted(&self) -> bool {
+        self.rest.is_empty()
+    }
 }
 
 impl<'a> Iterator for BatchEntries<'a> {
