@@ -243,10 +243,10 @@ fn a_truncated_middle_segment_is_refused_naming_it() {
         let path = segment_path(variant.path(), &expected, 2);
         truncate_file(&path, length);
         // Either where the seal should be or where the records stop is a
-        // precise answer; a header too short to read is refused at offset 0.
+        // precise answer; a header block cut short is refused at offset 0.
         let first_missing =
             first_record_cut(&expected, 2, length).map_or(seal_offset, |record| record.offset);
-        let allowed = if length < 56 {
+        let allowed = if length < SEGMENT_HEADER_SIZE {
             vec![0]
         } else {
             vec![seal_offset, first_missing]
@@ -552,6 +552,44 @@ fn a_damaged_segment_header_is_refused_at_offset_zero() {
     }
     let wal = open(dir.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
     assert_log(&wal, &expected.payloads);
+}
+
+/// A segment file cut inside its header block (which the writer never
+/// leaves: a segment is renamed into place only once its whole block is
+/// written and synced) has lost every record it held: refused in every mode
+/// like any damaged header, never read as an empty segment, and dropped
+/// with the segments after it by point-in-time recovery.
+#[test]
+fn a_segment_cut_inside_its_header_block_is_refused() {
+    let (dir, expected) = five_segments(0x5eed_0511);
+    for segment in [0, 2, SEGMENTS - 1] {
+        for length in [56, 57, 1000, 4095] {
+            let variant = copy_log(dir.path());
+            let path = segment_path(variant.path(), &expected, segment);
+            truncate_file(&path, length);
+            for mode in [
+                RecoveryMode::TolerateTail,
+                RecoveryMode::Absolute,
+                RecoveryMode::SkipCorrupted,
+            ] {
+                let error = open_err(variant.path(), options(SMALL_SEGMENT, mode));
+                assert_eq!(
+                    corrupt_location(&error),
+                    (path.clone(), 0),
+                    "segment {segment} cut to {length} bytes, {mode:?}: {error}"
+                );
+            }
+        }
+    }
+    truncate_file(&segment_path(dir.path(), &expected, 2), 1000);
+    let keep = expected.layout.segments[2].first_lsn - 1;
+    check_point_in_time(
+        dir.path(),
+        &expected,
+        keep,
+        1,
+        "third segment cut inside its header block",
+    );
 }
 
 #[test]
