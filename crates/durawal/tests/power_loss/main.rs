@@ -20,7 +20,7 @@
 //! (`truncating`), a process crash followed by a reopen and then a power
 //! loss (`reopen`), and a power loss during the recovery of a power loss
 //! (`recovery_crash`). Per push they check over 60,000 crash states;
-//! `DURAWAL_RELIABILITY=full` draws 4,000 random fates per point instead of
+//! `DURAWAL_RELIABILITY=full` draws 1,000 random fates per point instead of
 //! 50, for over a million.
 //!
 //! The harness proves it can fail: with data syncs or directory syncs made
