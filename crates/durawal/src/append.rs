@@ -17,7 +17,7 @@ use crate::format::{
     SYNCED_BEFORE_VERSION,
 };
 use crate::options::MAX_LSN;
-use crate::random::random_u32;
+use crate::random::Randomness;
 use crate::seek_index::SeekIndex;
 use crate::segment_sizing::next_segment_size;
 use crate::storage::StorageFile;
@@ -124,6 +124,8 @@ pub struct AppendState {
     pub seek_index: SeekIndex,
     /// Scratch space for encoding batch payloads.
     batch_scratch: Vec<u8>,
+    /// Where new segments' salts come from.
+    randomness: Randomness,
 }
 
 impl AppendState {
@@ -136,6 +138,7 @@ impl AppendState {
         tail_block: &[u8],
         limits: AppendLimits,
         seek_index: SeekIndex,
+        randomness: Randomness,
     ) -> Self {
         Self {
             next_lsn,
@@ -153,6 +156,7 @@ impl AppendState {
             limits,
             pending_checkpoints: Vec::new(),
             batch_scratch: Vec::new(),
+            randomness,
         }
     }
 
@@ -332,7 +336,7 @@ impl AppendState {
         let next_header = match seal_offset {
             Some(offset) => SegmentHeader {
                 version: FORMAT_VERSION,
-                salt: random_u32()?,
+                salt: self.randomness.salt()?,
                 log_id: current.log_id,
                 first_lsn: self.next_lsn,
                 prev_seal_offset: offset,
@@ -340,7 +344,7 @@ impl AppendState {
             },
             None => SegmentHeader {
                 version: FORMAT_VERSION,
-                salt: random_u32()?,
+                salt: self.randomness.salt()?,
                 ..current
             },
         };

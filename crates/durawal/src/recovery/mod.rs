@@ -10,7 +10,7 @@
 mod inspect;
 mod repair;
 
-pub use inspect::{inspect, inspect_cut, Inspection};
+pub use inspect::{inspect, inspect_cut, inspect_visible, Inspection};
 pub use repair::{repair, Repair};
 
 use std::path::{Path, PathBuf};

@@ -20,11 +20,11 @@ pub struct PointRun {
 }
 
 /// Random fates drawn per power-failure point besides the fixed ones: 50 per
-/// push, 4,000 in the release tier (`DURAWAL_RELIABILITY=full`), which
+/// push, 1,000 in the release tier (`DURAWAL_RELIABILITY=full`), which
 /// takes the harness past a million crash states.
 pub fn random_draws() -> u64 {
     match std::env::var("DURAWAL_RELIABILITY").as_deref() {
-        Ok("full") => 4_000,
+        Ok("full") => 1_000,
         _ => 50,
     }
 }

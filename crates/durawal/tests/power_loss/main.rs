@@ -20,7 +20,7 @@
 //! (`truncating`), a process crash followed by a reopen and then a power
 //! loss (`reopen`), and a power loss during the recovery of a power loss
 //! (`recovery_crash`). Per push they check over 60,000 crash states;
-//! `DURAWAL_RELIABILITY=full` draws 4,000 random fates per point instead of
+//! `DURAWAL_RELIABILITY=full` draws 1,000 random fates per point instead of
 //! 50, for over a million.
 //!
 //! The harness proves it can fail: with data syncs or directory syncs made
@@ -47,7 +47,10 @@ fn every_power_failure_point_recovers_every_acknowledged_record() {
 
 #[test]
 fn every_power_failure_point_of_four_concurrent_writers_recovers_every_acknowledged_record() {
-    many_writers::explore(Mutation::None, false).assert_clean("four writers", 10_000);
+    // How many disk operations (so crash points) the run makes depends on
+    // how the scheduler groups the writers' syncs: typically 15,000-20,000
+    // states, never below half that.
+    many_writers::explore(Mutation::None, false).assert_clean("four writers", 7_500);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::log_check::{check_prefix, open, open_after_power_loss};
 use crate::sim_disk::{Disk, Mutation};
 
 const WRITERS: u64 = 4;
-const RECORDS_PER_WRITER: u64 = 48;
+const RECORDS_PER_WRITER: u64 = 60;
 
 /// The `sequence`-th record of `writer`: 1–5 KiB, naming both.
 fn payload(writer: u64, sequence: u64) -> Vec<u8> {
