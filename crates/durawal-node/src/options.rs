@@ -80,6 +80,7 @@ impl TryFrom<NativeOptions> for Options {
                 reader_lag_bytes: options.retention_reader_lag_bytes.map(|bytes| bytes as u64),
             },
             first_segment_size: None,
+            random_seed: None,
         })
     }
 }

@@ -14,9 +14,10 @@ use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, encode_batch_payload, record_size, RecordHeader, RecordKind, SealPayload,
     SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE,
+    SYNCED_BEFORE_VERSION,
 };
 use crate::options::MAX_LSN;
-use crate::random::random_u32;
+use crate::random::Randomness;
 use crate::seek_index::SeekIndex;
 use crate::segment_sizing::next_segment_size;
 use crate::storage::StorageFile;
@@ -41,6 +42,13 @@ pub struct Chunk {
     pub buffer: AlignedBuffer,
     /// After this chunk the segment is sealed and closed.
     pub seals_segment: bool,
+    /// The chunk continues a segment of format 3, and no record went into
+    /// it yet: the next one is the first of its flush and carries the
+    /// synced-before flag. That flag is true when the flusher writes it,
+    /// because the flusher writes the chunks of one flush only after the
+    /// previous flush's sync returned (and a failed sync poisons the log,
+    /// so nothing is written after it).
+    pub next_record_follows_sync: bool,
 }
 
 /// The segment file appends continue in after a cut, for the flusher.
@@ -116,6 +124,8 @@ pub struct AppendState {
     pub seek_index: SeekIndex,
     /// Scratch space for encoding batch payloads.
     batch_scratch: Vec<u8>,
+    /// Where new segments' salts come from.
+    randomness: Randomness,
 }
 
 impl AppendState {
@@ -128,6 +138,7 @@ impl AppendState {
         tail_block: &[u8],
         limits: AppendLimits,
         seek_index: SeekIndex,
+        randomness: Randomness,
     ) -> Self {
         Self {
             next_lsn,
@@ -145,6 +156,7 @@ impl AppendState {
             limits,
             pending_checkpoints: Vec::new(),
             batch_scratch: Vec::new(),
+            randomness,
         }
     }
 
@@ -277,11 +289,17 @@ impl AppendState {
         {
             self.rotate(size)?;
         }
-        let header = RecordHeader::encode(self.segment.header.salt, kind, lsn, payload);
         let chunk = self
             .pending
             .back_mut()
             .expect("a chunk is always being filled");
+        let header = RecordHeader::encode_flagged(
+            self.segment.header.salt,
+            kind,
+            lsn,
+            std::mem::take(&mut chunk.next_record_follows_sync),
+            payload,
+        );
         chunk.buffer.extend_from_slice(&header);
         chunk.buffer.extend_from_slice(payload);
         chunk
@@ -318,7 +336,7 @@ impl AppendState {
         let next_header = match seal_offset {
             Some(offset) => SegmentHeader {
                 version: FORMAT_VERSION,
-                salt: random_u32()?,
+                salt: self.randomness.salt()?,
                 log_id: current.log_id,
                 first_lsn: self.next_lsn,
                 prev_seal_offset: offset,
@@ -326,7 +344,7 @@ impl AppendState {
             },
             None => SegmentHeader {
                 version: FORMAT_VERSION,
-                salt: random_u32()?,
+                salt: self.randomness.salt()?,
                 ..current
             },
         };
@@ -346,6 +364,7 @@ impl AppendState {
             file_offset: 0,
             buffer,
             seals_segment: false,
+            next_record_follows_sync: false,
         });
         self.segment = ActiveSegment {
             header: next_header,
@@ -367,12 +386,17 @@ impl AppendState {
             digest: self.segment.digest,
         }
         .encode();
-        let header =
-            RecordHeader::encode(self.segment.header.salt, RecordKind::Seal, last_lsn, &seal);
         let chunk = self
             .pending
             .back_mut()
             .expect("a chunk is always being filled");
+        let header = RecordHeader::encode_flagged(
+            self.segment.header.salt,
+            RecordKind::Seal,
+            last_lsn,
+            std::mem::take(&mut chunk.next_record_follows_sync),
+            &seal,
+        );
         chunk.buffer.extend_from_slice(&header);
         chunk.buffer.extend_from_slice(&seal);
         chunk
@@ -398,6 +422,7 @@ impl AppendState {
             file_offset: block_start,
             buffer,
             seals_segment: false,
+            next_record_follows_sync: follows_sync(&self.segment),
         };
         let taken = std::mem::replace(&mut self.pending, VecDeque::from([fresh]));
         self.in_flight_bytes += self.pending_bytes;
@@ -417,5 +442,12 @@ fn first_chunk(segment: &ActiveSegment, tail_block: &[u8]) -> Chunk {
         file_offset: segment.position - tail_block.len() as u64,
         buffer,
         seals_segment: false,
+        next_record_follows_sync: follows_sync(segment),
     }
+}
+
+/// Whether the first record of a chunk continuing `segment` carries the
+/// synced-before flag: in segments of a format that has it.
+fn follows_sync(segment: &ActiveSegment) -> bool {
+    segment.header.version >= SYNCED_BEFORE_VERSION
 }

@@ -84,6 +84,12 @@ pub struct Options {
     /// before, up to `segment_size`; set it to `segment_size` to preallocate
     /// full-size segments from the start.
     pub first_segment_size: Option<u64>,
+    /// Derive the log id and segment salts from this seed instead of the
+    /// operating system's generator, so that the same writes (with
+    /// deterministic flushes) produce byte-identical files: for format
+    /// fixtures and tests only. A real log must not set it: salts are what
+    /// keep a stale record from another log or segment from validating.
+    pub random_seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -97,6 +103,7 @@ impl Default for Options {
             buffer_limit: None,
             retention: Retention::default(),
             first_segment_size: None,
+            random_seed: None,
         }
     }
 }

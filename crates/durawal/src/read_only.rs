@@ -19,7 +19,7 @@ use crate::control_files::read_control;
 use crate::error::{Error, Result};
 use crate::format::ControlKind;
 use crate::options::RecoveryMode;
-use crate::recovery::{inspect, RecoveryReport};
+use crate::recovery::{inspect, inspect_visible, RecoveredTail, RecoveryReport};
 use crate::replay::{list_segments, ReplayCursor};
 use crate::seek_index::SeekIndex;
 use crate::storage::{OpenMode, OsStorage, Storage};
@@ -56,7 +56,19 @@ impl LogReader {
 
     /// [`Self::open`] through `storage`.
     pub fn open_with(dir: &Path, mode: RecoveryMode, storage: Arc<dyn Storage>) -> Result<Self> {
-        let inspection = inspect(&*storage, dir, mode)?;
+        // Only what the writer published is looked at: past it a live
+        // writer may be in the middle of a flush. A `DURABLE` of another
+        // log bounds nothing (a damaged one reads as absent).
+        let published = read_control(&*storage, dir, ControlKind::Durable)
+            .ok()
+            .flatten();
+        let mut inspection = inspect_visible(&*storage, dir, mode, published.map(|d| d.lsn))?;
+        let foreign = |tail: &RecoveredTail| {
+            published.is_some_and(|durable| durable.log_id != tail.header.log_id)
+        };
+        if inspection.tail.as_ref().is_some_and(foreign) {
+            inspection = inspect(&*storage, dir, mode)?;
+        }
         let inspected_end = inspection.tail.as_ref().map_or(0, |tail| tail.next_lsn - 1);
         let log_id = inspection.tail.as_ref().map(|tail| tail.header.log_id);
         let mut reader = Self {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     chain_digest, BatchEntries, HeaderCheck, RecordHeader, RecordKind, SealPayload, SegmentHeader,
     CHECKPOINT_VERSION, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    SYNCED_BEFORE_VERSION,
 };
 use crate::seek_index::{SeekPoint, SegmentPoints};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -209,6 +210,15 @@ impl SegmentScanner {
         payload_range: (usize, usize),
     ) -> Result<ScanItem> {
         self.last_payload = payload_range;
+        if header.synced_before && self.header.version < SYNCED_BEFORE_VERSION {
+            return Ok(ScanItem::Damage {
+                offset,
+                reason: format!(
+                    "synced-before flag in a segment of format version {}",
+                    self.header.version
+                ),
+            });
+        }
         let expected_last = self.next_lsn.wrapping_sub(1);
         match header.kind {
             RecordKind::Seal => {
@@ -516,14 +526,32 @@ enum Candidate {
     Valid(RecordHeader, (usize, usize)),
 }
 
-/// Number of logical records in a batch payload, or `None` when its structure is broken.
+/// Number of logical records in a batch payload, or `None` when its
+/// structure is broken (entries that do not fill the payload exactly included).
 fn batch_count(payload: &[u8]) -> Option<u64> {
-    let entries = BatchEntries::new(payload)?;
+    let mut entries = BatchEntries::new(payload)?;
     let count = entries.declared_count();
     let mut seen = 0u32;
-    for entry in entries {
+    for entry in entries.by_ref() {
         entry?;
         seen += 1;
     }
-    (count > 0 && seen == count).then_some(u64::from(count))
+    (count > 0 && seen == count && entries.is_exhausted()).then_some(u64::from(count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::encode_batch_payload;
+
+    #[test]
+    fn a_batch_must_fill_its_payload_exactly() {
+        let mut payload = Vec::new();
+        encode_batch_payload(&[b"ab", b"cde"], &mut payload);
+        assert_eq!(batch_count(&payload), Some(2));
+        payload.push(0);
+        assert_eq!(batch_count(&payload), None, "a byte left over");
+        payload.truncate(payload.len() - 2);
+        assert_eq!(batch_count(&payload), None, "the last entry cut short");
+    }
 }

@@ -15,7 +15,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::flusher::{Flusher, FLUSH_THRESHOLD};
 use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE};
 use crate::options::{DirectIo, Options, RecoveryMode, SyncPolicy};
-use crate::random::{random_log_id, random_u32};
+use crate::random::Randomness;
 use crate::recovery::{recover, RecoveredTail, RecoveryReport};
 use crate::replay::ReplayCursor;
 use crate::retention::{Retention, RetentionWorker};
@@ -195,6 +195,7 @@ impl Wal {
         })?;
         let direct = probe_direct_io(&*storage, &lock_path, options.direct_io)?;
         let recovered = recover(&*storage, dir, options.recovery)?;
+        let mut randomness = Randomness::new(options.random_seed);
         let mut catalogue = SegmentCatalogue::new(recovered.segments);
 
         // A sealed last segment stays as it is: the next segment is created
@@ -206,7 +207,7 @@ impl Wal {
                 let size = options
                     .first_segment_size
                     .unwrap_or_else(|| first_segment_size(options.segment_size));
-                let tail = start_first_segment(&*storage, dir, size, direct)?;
+                let tail = start_first_segment(&*storage, dir, size, direct, &mut randomness)?;
                 catalogue.installed(
                     tail.header.first_lsn,
                     SegmentEntry {
@@ -237,6 +238,7 @@ impl Wal {
                 buffer_limit: options.buffer_limit(),
             },
             recovered.seek_index,
+            randomness,
         );
         let durable_file = DurablePublisher::open(&*storage, dir, tail.header.log_id);
         durable_file.publish(tail.next_lsn - 1);
@@ -557,11 +559,12 @@ fn start_first_segment(
     dir: &Path,
     segment_size: u64,
     direct: bool,
+    randomness: &mut Randomness,
 ) -> Result<RecoveredTail> {
     let header = SegmentHeader {
         version: FORMAT_VERSION,
-        salt: random_u32()?,
-        log_id: random_log_id()?,
+        salt: randomness.salt()?,
+        log_id: randomness.log_id()?,
         first_lsn: 1,
         prev_seal_offset: 0,
         prev_digest: 0,

@@ -204,9 +204,10 @@ fn a_flipped_bit_with_megabytes_of_valid_records_after_it_is_damage_inside_the_l
     }
 }
 
-/// Damage followed by a valid record that starts exactly `TEAR_WINDOW` bytes
-/// later is damage inside the log; when the log ends one record earlier, the
-/// damage is within the window a torn write can span and the tail is cut.
+/// In a log without synced-before flags (format 2), damage followed by a
+/// valid record that starts exactly `TEAR_WINDOW` bytes later is damage
+/// inside the log; when the log ends one record earlier, the damage is
+/// within the window a torn write can span and the tail is cut.
 #[test]
 fn the_tear_window_boundary_is_exact() {
     let mut rng = Rng::from_env(0x5eed_0303);
@@ -232,6 +233,7 @@ fn the_tear_window_boundary_is_exact() {
     assert_eq!(expected.layout.records[probe].offset, target);
     let damaged = expected.layout.records[damaged_index].clone();
     let name = expected.layout.file_name(0);
+    rewrite_as_format_2(&dir.path().join(&name), &expected.layout.records);
 
     let variant = damage_record(dir.path(), &expected, damaged_index);
     let error = open_err(

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{checkpoint_lsns, copy_log, open, open_err, options, read_all, SMALL_SEGMENT};
-use durawal::format::{RecordHeader, RecordKind, SegmentHeader};
+use durawal::format::{RecordHeader, RecordKind, SegmentHeader, FORMAT_VERSION};
 use durawal::{Error, RecoveryMode};
 
 const MODE: RecoveryMode = RecoveryMode::TolerateTail;
@@ -101,7 +101,7 @@ fn a_log_of_format_1_moves_to_a_new_segment_for_its_first_checkpoint() {
     assert_eq!(common::segment_files(copy.path()).len(), before + 1);
     let newest = common::segment_files(copy.path()).pop().unwrap();
     let header = SegmentHeader::decode(&common::read_file(&newest)[..4096]).unwrap();
-    assert_eq!((header.version, header.first_lsn), (2, lsn));
+    assert_eq!((header.version, header.first_lsn), (FORMAT_VERSION, lsn));
     wal.close().unwrap();
     let reopened = open(copy.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
     assert_eq!(reopened.last_checkpoint(), Some(lsn));

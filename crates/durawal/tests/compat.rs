@@ -1,11 +1,13 @@
 //! Logs written by every earlier format version still open, replay byte for
-//! byte to what their writer recorded, and take new records.
+//! byte to what their writer recorded, and take new records; and today's
+//! writer still writes today's fixture byte for byte.
 //!
 //! Each `tests/compat/v<N>/` holds `log/` (written by `examples/compat_fixture.rs`
 //! at format version N) and `expected.txt` (`<lsn> <hex payload>` per record,
 //! then ` checkpoint` for a checkpoint record).
 
 mod common;
+mod compat_writer;
 
 use std::path::{Path, PathBuf};
 
@@ -83,5 +85,52 @@ fn every_fixture_takes_new_records_across_a_rotation_and_reopens() {
         wal.close().unwrap();
         let reopened = open(copy.path(), options(SMALL_SEGMENT, RecoveryMode::Absolute));
         assert_eq!(read_all(&reopened), want, "{}", dir.display());
+    }
+}
+
+/// The files of a log directory by name (the lock file, which holds no log
+/// data, left out).
+fn log_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| common::file_name(path) != durawal::LOCK_FILE_NAME)
+        .map(|path| (common::file_name(&path), common::read_file(&path)))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn todays_writer_writes_todays_fixture_byte_for_byte() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compat")
+        .join(format!("v{}", durawal::format::FORMAT_VERSION));
+    let written = tempfile::tempdir().unwrap();
+    compat_writer::write_fixture(written.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(written.path().join("expected.txt")).unwrap(),
+        std::fs::read_to_string(committed.join("expected.txt")).unwrap(),
+        "expected.txt"
+    );
+    let (written, committed) = (
+        log_files(&written.path().join("log")),
+        log_files(&committed.join("log")),
+    );
+    let names = |files: &[(String, Vec<u8>)]| {
+        files
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&written), names(&committed));
+    for ((name, written), (_, committed)) in written.iter().zip(&committed) {
+        let first_difference = written.iter().zip(committed).position(|(a, b)| a != b);
+        assert!(
+            written.len() == committed.len() && first_difference.is_none(),
+            "{name} differs from the committed fixture (lengths {} and {}, first different byte {first_difference:?})",
+            written.len(),
+            committed.len()
+        );
     }
 }

@@ -243,13 +243,21 @@ fn damage_deeper_than_the_tear_window_is_refused_whatever_it_looks_like() {
 fn damage_within_the_tear_window_of_the_end_is_still_cut_as_a_torn_tail() {
     let (dir, expected) = big_log(0xdee9_0002);
     let end = expected.layout.segments[0].end;
-    let victim = expected
-        .layout
-        .records_in(0)
-        .into_iter()
+    let path = dir.path().join(expected.layout.file_name(0));
+    // A torn write can only be in the last flush: after the last record
+    // with the synced-before flag (what precedes it was synced).
+    let bytes = read_file(&path);
+    let records = expected.layout.records_in(0);
+    let last_flush = records
+        .iter()
+        .rposition(|record| synced_before(&bytes, record.offset))
+        .expect("the log was written in several flushes");
+    let victim = records[last_flush..]
+        .iter()
         .find(|record| record.offset + TEAR_WINDOW > end)
-        .unwrap();
-    zero_header(&dir.path().join(expected.layout.file_name(0)), &victim);
+        .expect("a record of the last flush within the tear window of the end")
+        .clone();
+    zero_header(&path, &victim);
     let wal = open(dir.path(), options(BIG_SEGMENT, RecoveryMode::TolerateTail));
     let report = wal.recovery().clone();
     assert_eq!(report.records, victim.first_lsn - 1, "{report:?}");

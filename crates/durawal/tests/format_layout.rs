@@ -2,7 +2,9 @@
 //! says (header block, 8-byte packing, room kept for the seal), every record's
 //! bytes equal what an independent encoder produces from the format
 //! description, segment files are named after their first LSN, and each
-//! segment header points at the previous segment's seal. A silent format
+//! segment header points at the previous segment's seal. The synced-before
+//! flag is on the first record after each sync that continues a segment,
+//! never on the first record of a new segment. A silent format
 //! change, a misplaced record or a wrong checksum seed fails here; the
 //! corruption tests rely on this model to know which bytes they damage.
 
@@ -16,6 +18,8 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
     let mut rng = Rng::from_env(0x5eed_0001);
     let dir = tempfile::tempdir().unwrap();
     let mut expected = Expected::new(SMALL_SEGMENT);
+    // The LSNs that sync() calls made durable: the record after each starts a flush.
+    let mut synced_through = vec![0];
     {
         let wal = open(
             dir.path(),
@@ -30,7 +34,7 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
                 expected.append(&wal, rng.bytes(len));
             }
             if round % 50 == 0 {
-                wal.sync(None).unwrap();
+                synced_through.push(wal.sync(None).unwrap());
             }
         }
         // The edges of the rotation rule: a record that leaves exactly room
@@ -78,7 +82,7 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
         assert_eq!(&bytes[0..8], b"DURAWAL\0", "magic");
         assert_eq!(
             u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
-            2,
+            durawal::format::FORMAT_VERSION,
             "format version"
         );
         assert_eq!(
@@ -127,7 +131,19 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
                     }
                     (2, payload)
                 };
-            let encoded = encode_record(salt, kind, record.first_lsn, &payload);
+            let flagged = synced_before(&bytes, record.offset);
+            let continues_segment = record.offset > 4096;
+            assert!(
+                flagged || !continues_segment || !synced_through.contains(&(record.first_lsn - 1)),
+                "LSN {} follows a sync in the same segment but lacks the synced-before flag",
+                record.first_lsn
+            );
+            assert!(
+                !flagged || continues_segment || index == 0,
+                "LSN {} starts a new segment, whose header no sync covered yet, but is flagged",
+                record.first_lsn
+            );
+            let encoded = encode_flagged_record(salt, kind, record.first_lsn, flagged, &payload);
             assert_eq!(
                 &bytes[start..start + encoded.len()],
                 &encoded[..],
@@ -143,8 +159,14 @@ fn records_seals_and_segment_headers_are_where_the_format_says() {
                 let mut seal_payload = count.to_le_bytes().to_vec();
                 seal_payload.extend_from_slice(&(segment.first_lsn + count - 1).to_le_bytes());
                 seal_payload.extend_from_slice(&digest.to_le_bytes());
-                let seal = encode_record(salt, 3, segment.first_lsn + count - 1, &seal_payload);
                 let at = seal_offset as usize;
+                let seal = encode_flagged_record(
+                    salt,
+                    3,
+                    segment.first_lsn + count - 1,
+                    synced_before(&bytes, seal_offset),
+                    &seal_payload,
+                );
                 assert_eq!(
                     &bytes[at..at + seal.len()],
                     &seal[..],

@@ -87,6 +87,42 @@ fn records_on_disk_past_the_published_lsn_stay_hidden() {
 }
 
 #[test]
+fn a_reader_does_not_take_a_flush_in_progress_past_the_published_lsn_for_damage() {
+    // The writer has published LSN 30; a flush of LSNs 31.. is half on
+    // disk (here: a flipped bit in LSN 32) and a later flush, whose first
+    // record carries the synced-before flag, is already there too, as a
+    // reader racing a busy writer can see it. Past the published LSN that
+    // is not damage to synced records: the reader opens and sees 30.
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = common::Expected::new(SMALL_SEGMENT);
+    let writer = open(dir.path(), options(SMALL_SEGMENT, MODE));
+    for index in 0..60u8 {
+        expected.append(&writer, vec![index; 300]);
+        if index % 3 == 2 {
+            writer.sync(None).unwrap();
+        }
+    }
+    let segment = &common::segment_files(dir.path())[0];
+    let log_id: [u8; 16] = common::read_file(segment)[16..32].try_into().unwrap();
+    let published = durawal::format::ControlRecord {
+        kind: durawal::format::ControlKind::Durable,
+        log_id,
+        lsn: 30,
+    };
+    std::fs::write(dir.path().join("DURABLE"), published.encode()).unwrap();
+    let torn = &expected.layout.records[31];
+    common::flip_bit(segment, torn.offset + 24 + 100, 2);
+    let reader = LogReader::open(dir.path(), MODE).unwrap();
+    assert_eq!(reader.durable_lsn(), 30);
+    common::assert_records(&read_range(&reader, 1), &expected.payloads[..30]);
+    drop(reader);
+    // The writer's own recovery looks at everything, and refuses it.
+    writer.close().unwrap();
+    let error = common::open_err(dir.path(), options(SMALL_SEGMENT, MODE));
+    assert_eq!(common::corrupt_location(&error).1, torn.offset);
+}
+
+#[test]
 fn a_reader_never_writes_a_byte_and_leaves_a_damaged_tail_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let writer = open(dir.path(), options(SMALL_SEGMENT, MODE));

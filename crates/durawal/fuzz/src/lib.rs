@@ -1,185 +1,129 @@
-//! What the fuzz targets share: an in-memory filesystem for the log (so an
-//! iteration costs no disk I/O) and the check every target runs: open the
-//! log in each recovery mode and replay all of it. A panic, a hang or an
-//! allocation past libFuzzer's limit is the bug the fuzzer looks for; the
-//! checks below add what must hold of whatever recovery accepts.
+//! What the fuzz targets share: an in-memory filesystem for the log, a
+//! reference decoder written from FORMAT.md, and the checks every target
+//! runs: open the log in each recovery mode and replay all of it. A panic, a
+//! hang or an allocation past libFuzzer's limit is the bug the fuzzer looks
+//! for; the checks below add what must hold of whatever recovery accepts,
+//! and, for a one-segment log, that it is what the reference decoder reads.
 
-use std::collections::BTreeMap;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod log_builder;
+mod memory_storage;
+pub mod reference;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use durawal::format::segment_file_name;
-use durawal::storage::{LockGuard, OpenMode, Storage, StorageFile};
-use durawal::{DirectIo, Options, RecoveryMode, Wal};
+use durawal::{DirectIo, Error, Options, RecoveryMode, Wal};
 
-/// One file's bytes, shared by its open handles.
-type Bytes = Arc<Mutex<Vec<u8>>>;
-
-/// Files by path.
-#[derive(Clone, Default)]
-pub struct MemoryStorage {
-    files: Arc<Mutex<BTreeMap<PathBuf, Bytes>>>,
-}
-
-struct MemoryFile(Bytes);
-
-impl StorageFile for MemoryFile {
-    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let mut data = self.0.lock().unwrap();
-        let end = offset as usize + bytes.len();
-        if data.len() < end {
-            data.resize(end, 0);
-        }
-        data[offset as usize..end].copy_from_slice(bytes);
-        Ok(())
-    }
-    fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-        let data = self.0.lock().unwrap();
-        let start = (offset as usize).min(data.len());
-        let length = buffer.len().min(data.len() - start);
-        buffer[..length].copy_from_slice(&data[start..start + length]);
-        Ok(length)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn length(&self) -> io::Result<u64> {
-        Ok(self.0.lock().unwrap().len() as u64)
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.lock().unwrap().resize(len as usize, 0);
-        Ok(())
-    }
-    fn drop_cache(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl MemoryStorage {
-    /// A directory holding these files.
-    pub fn with_files(dir: &Path, files: Vec<(String, Vec<u8>)>) -> Self {
-        let storage = Self::default();
-        for (name, bytes) in files {
-            storage
-                .files
-                .lock()
-                .unwrap()
-                .insert(dir.join(name), Arc::new(Mutex::new(bytes)));
-        }
-        storage
-    }
-}
-
-impl Storage for MemoryStorage {
-    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        Ok(self
-            .files
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|path| path.parent() == Some(dir))
-            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
-            .collect())
-    }
-    fn open(&self, path: &Path, mode: OpenMode, _direct: bool) -> io::Result<Box<dyn StorageFile>> {
-        let mut files = self.files.lock().unwrap();
-        let file = match (files.get(path), mode) {
-            (Some(_), OpenMode::CreateNew) => return Err(io::ErrorKind::AlreadyExists.into()),
-            (Some(file), _) => file.clone(),
-            (None, OpenMode::CreateNew | OpenMode::CreateOrOpen) => {
-                let file = Arc::new(Mutex::new(Vec::new()));
-                files.insert(path.to_owned(), file.clone());
-                file
-            }
-            (None, _) => return Err(io::ErrorKind::NotFound.into()),
-        };
-        Ok(Box::new(MemoryFile(file)))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut files = self.files.lock().unwrap();
-        let file = files.remove(from).ok_or(io::ErrorKind::NotFound)?;
-        files.insert(to.to_owned(), file);
-        Ok(())
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.files
-            .lock()
-            .unwrap()
-            .remove(path)
-            .map(drop)
-            .ok_or_else(|| io::ErrorKind::NotFound.into())
-    }
-    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
-    }
-    fn modified(&self, _path: &Path) -> io::Result<std::time::SystemTime> {
-        // The fuzzed disk keeps no times.
-        Ok(std::time::SystemTime::UNIX_EPOCH)
-    }
-    fn lock(&self, _path: &Path) -> io::Result<LockGuard> {
-        Ok(Box::new(()))
-    }
-}
+pub use log_builder::SegmentBuilder;
+pub use memory_storage::MemoryStorage;
+use reference::Decoded;
 
 /// Segment size of the fuzzed logs: the smallest, so inputs stay small.
 pub const SEGMENT_SIZE: u64 = 64 * 1024;
 
-/// Opens the log made of `files` in every recovery mode (each on its own
-/// copy) and replays whatever opens. What recovery accepts must replay
-/// without error, with increasing LSNs (dense unless records were skipped),
-/// and exactly as many records as recovery reported.
-pub fn open_and_replay(files: &[(String, Vec<u8>)]) {
+const MODES: [RecoveryMode; 4] = [
+    RecoveryMode::TolerateTail,
+    RecoveryMode::Absolute,
+    RecoveryMode::PointInTime,
+    RecoveryMode::SkipCorrupted,
+];
+
+/// Opens the log made of `files` (on its own copy) in `mode`.
+fn open(files: &[(String, Vec<u8>)], mode: RecoveryMode) -> Result<Wal, Error> {
     let dir = Path::new("/fuzz-log");
-    for mode in [
-        RecoveryMode::TolerateTail,
-        RecoveryMode::Absolute,
-        RecoveryMode::PointInTime,
-        RecoveryMode::SkipCorrupted,
-    ] {
-        let storage = Arc::new(MemoryStorage::with_files(dir, files.to_vec()));
-        let options = Options {
-            segment_size: SEGMENT_SIZE,
-            recovery: mode,
-            direct_io: DirectIo::Off,
-            ..Options::default()
-        };
-        let wal = match Wal::open_with(dir, options, storage, None) {
-            Ok(wal) => wal,
-            // Refusing damage is a correct answer; any other failure is not.
-            Err(error) if error.code() == "WAL_CORRUPT" => continue,
-            Err(error) => panic!("{mode:?}: open failed with {error}"),
-        };
-        let report = wal.recovery().clone();
-        let mut cursor = wal
-            .replay(1, u64::MAX)
-            .unwrap_or_else(|error| panic!("{mode:?}: replay refused after open: {error}"));
-        let mut previous = 0;
-        let mut replayed = 0u64;
-        while let Some(batch) = cursor.next_batch(1000, 1 << 20).unwrap_or_else(|error| {
-            panic!("{mode:?}: replay failed after open ({report:?}): {error}")
-        }) {
-            for &lsn in &batch.lsns {
-                assert!(lsn > previous, "{mode:?}: LSN {lsn} after {previous}");
-                if mode != RecoveryMode::SkipCorrupted && previous > 0 {
-                    assert_eq!(lsn, previous + 1, "{mode:?}: LSNs must be dense");
-                }
-                previous = lsn;
-                replayed += 1;
+    let storage = Arc::new(MemoryStorage::with_files(dir, files.to_vec()));
+    let options = Options {
+        segment_size: SEGMENT_SIZE,
+        recovery: mode,
+        direct_io: DirectIo::Off,
+        ..Options::default()
+    };
+    Wal::open_with(dir, options, storage, None)
+}
+
+/// Replays all of `wal`, checking that LSNs increase (densely unless
+/// records were skipped) and that replay returns as many records as
+/// recovery reported.
+fn replay_all(wal: &Wal, mode: RecoveryMode) -> Vec<(u64, Vec<u8>)> {
+    let report = wal.recovery().clone();
+    let mut cursor = wal
+        .replay(1, u64::MAX)
+        .unwrap_or_else(|error| panic!("{mode:?}: replay refused after open: {error}"));
+    let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+    while let Some(batch) = cursor
+        .next_batch(1000, 1 << 20)
+        .unwrap_or_else(|error| panic!("{mode:?}: replay failed after open ({report:?}): {error}"))
+    {
+        let mut start = 0;
+        for (&lsn, &end) in batch.lsns.iter().zip(&batch.ends) {
+            let previous = records.last().map_or(0, |(lsn, _)| *lsn);
+            assert!(lsn > previous, "{mode:?}: LSN {lsn} after {previous}");
+            if mode != RecoveryMode::SkipCorrupted && previous > 0 {
+                assert_eq!(lsn, previous + 1, "{mode:?}: LSNs must be dense");
             }
+            records.push((lsn, batch.data[start..end as usize].to_vec()));
+            start = end as usize;
         }
-        assert_eq!(
-            replayed, report.records,
-            "{mode:?}: replay and recovery disagree ({report:?})"
-        );
-        drop(wal);
+    }
+    assert_eq!(
+        records.len() as u64,
+        report.records,
+        "{mode:?}: replay and recovery disagree ({report:?})"
+    );
+    records
+}
+
+/// Opens the log made of `files` in every recovery mode (each on its own
+/// copy) and replays whatever opens; refusing damage (`WAL_CORRUPT`) is a
+/// correct answer, any other failure is not.
+pub fn open_and_replay(files: &[(String, Vec<u8>)]) {
+    for mode in MODES {
+        match open(files, mode) {
+            Ok(wal) => drop(replay_all(&wal, mode)),
+            Err(error) if error.code() == "WAL_CORRUPT" => {}
+            Err(error) => panic!("{mode:?}: open failed with {error}"),
+        }
     }
 }
 
-/// The file name of the segment starting at `first_lsn`.
-pub fn segment_name(first_lsn: u64) -> String {
-    segment_file_name(first_lsn)
+/// Opens the one-segment log `segment` in every recovery mode and compares
+/// with the reference decoder: a clean segment replays exactly its records
+/// in every mode; a damaged one is refused at the reference's offset in
+/// absolute mode, is cut to the reference's records or refused at that
+/// offset in tolerate-tail mode, and is cut there in point-in-time mode.
+pub fn check_against_reference(segment: &[u8]) {
+    let files = [(segment_file_name(1), segment.to_vec())];
+    let decoded = reference::decode(segment);
+    for mode in MODES {
+        let opened = open(&files, mode).map(|wal| replay_all(&wal, mode));
+        let refused_at = |error: &Error| match error {
+            Error::Corrupt { offset, .. } => Some(*offset),
+            _ => None,
+        };
+        let agrees = match (&decoded, mode, &opened) {
+            (Decoded::BadHeader, RecoveryMode::PointInTime, Ok(read)) => read.is_empty(),
+            (Decoded::BadHeader, _, Err(error)) => refused_at(error).is_some(),
+            (Decoded::Clean(records), _, Ok(read)) => read == records,
+            (Decoded::Damaged { .. }, RecoveryMode::SkipCorrupted, _) => true,
+            (Decoded::Damaged { offset, .. }, RecoveryMode::Absolute, Err(error)) => {
+                refused_at(error) == Some(*offset)
+            }
+            (Decoded::Damaged { offset, .. }, RecoveryMode::TolerateTail, Err(error)) => {
+                refused_at(error) == Some(*offset)
+            }
+            (
+                Decoded::Damaged { records, .. },
+                RecoveryMode::TolerateTail | RecoveryMode::PointInTime,
+                Ok(read),
+            ) => read == records,
+            _ => false,
+        };
+        assert!(
+            agrees,
+            "{mode:?}: the reference decoder reads {}, recovery gave {:?}",
+            decoded.summary(),
+            opened.map(|read| format!("{} records", read.len()))
+        );
+    }
 }

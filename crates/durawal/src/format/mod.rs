@@ -17,6 +17,7 @@ pub use record::{
     SealPayload, RECORD_ALIGNMENT, RECORD_HEADER_SIZE, SEAL_RECORD_SIZE,
 };
 pub use segment_header::{
-    SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, OLDEST_READABLE_VERSION, SEGMENT_HEADER_SIZE,
+    SegmentHeader, CHECKPOINT_VERSION, FORMAT_VERSION, OLDEST_READABLE_VERSION,
+    SEGMENT_HEADER_SIZE, SYNCED_BEFORE_VERSION,
 };
 pub use segment_name::{parse_segment_name, segment_file_name, PREPARED_SEGMENT_NAME};

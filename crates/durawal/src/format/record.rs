@@ -5,12 +5,18 @@
 //! 4..8   length      payload length in bytes
 //! 8..16  lsn         LSN of the (first) logical record inside
 //! 16     kind        1 data, 2 batch, 3 seal, 4 checkpoint (format 2)
-//! 17..20 reserved    zero
+//! 17     flags       bit 0: synced before (format 3); other bits zero
+//! 18..20 reserved    zero
 //! 20..24 header_crc  masked CRC32C (salted) of bytes 4..20
 //! ```
 //!
 //! The header has a CRC of its own so a damaged length is caught before it is
 //! trusted to read (or allocate) anything.
+//!
+//! The synced-before flag is set on the first record of each flush that
+//! continues a segment: it says that every byte of the segment before the
+//! record was on stable storage when the record was written. Recovery uses
+//! it to tell damage to synced records (refused) from a torn write (cut).
 
 use super::checksum::masked_crc;
 
@@ -65,7 +71,13 @@ pub struct RecordHeader {
     pub lsn: u64,
     /// What the payload holds.
     pub kind: RecordKind,
+    /// Every byte of the segment before this record had been synced when
+    /// it was written (format version 3).
+    pub synced_before: bool,
 }
+
+/// Flag bit of header byte 17: see [`RecordHeader::synced_before`].
+const SYNCED_BEFORE: u8 = 0x01;
 
 /// Outcome of decoding a header.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,10 +98,24 @@ impl RecordHeader {
         lsn: u64,
         payload: &[u8],
     ) -> [u8; RECORD_HEADER_SIZE] {
+        Self::encode_flagged(salt, kind, lsn, false, payload)
+    }
+
+    /// Like [`Self::encode`], with the synced-before flag as given.
+    pub fn encode_flagged(
+        salt: u32,
+        kind: RecordKind,
+        lsn: u64,
+        synced_before: bool,
+        payload: &[u8],
+    ) -> [u8; RECORD_HEADER_SIZE] {
         let mut bytes = [0u8; RECORD_HEADER_SIZE];
         bytes[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         bytes[8..16].copy_from_slice(&lsn.to_le_bytes());
         bytes[16] = kind as u8;
+        if synced_before {
+            bytes[17] = SYNCED_BEFORE;
+        }
         let header_crc = masked_crc(salt, &bytes[4..20], &[]);
         bytes[20..24].copy_from_slice(&header_crc.to_le_bytes());
         let crc = masked_crc(salt, &bytes[4..24], payload);
@@ -106,8 +132,8 @@ impl RecordHeader {
         if masked_crc(salt, &bytes[4..20], &[]) != stored_header_crc {
             return HeaderCheck::Invalid("record header checksum mismatch");
         }
-        if bytes[17..20] != [0, 0, 0] {
-            return HeaderCheck::Invalid("reserved header bytes are not zero");
+        if bytes[17] & !SYNCED_BEFORE != 0 || bytes[18..20] != [0, 0] {
+            return HeaderCheck::Invalid("reserved header bits are not zero");
         }
         let Some(kind) = RecordKind::from_byte(bytes[16]) else {
             return HeaderCheck::Invalid("unknown record kind");
@@ -117,6 +143,7 @@ impl RecordHeader {
             length: u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")),
             lsn: u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")),
             kind,
+            synced_before: bytes[17] & SYNCED_BEFORE != 0,
         })
     }
 
@@ -168,6 +195,12 @@ impl<'a> BatchEntries<'a> {
     /// Number of logical records the batch declares.
     pub fn declared_count(&self) -> u32 {
         self.remaining
+    }
+
+    /// True once nothing of the payload is left: after the declared entries
+    /// of a well-formed batch, which fill its payload exactly.
+    pub fn is_exhausted(&self) -> bool {
+        self.rest.is_empty()
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! 0..8    magic            b"DURAWAL\0"
-//! 8..12   format_version   1 or 2 (2 adds checkpoint records)
+//! 8..12   format_version   1, 2 (adds checkpoint records) or 3 (adds the
+//!                          synced-before flag on records)
 //! 12..16  salt             random per segment; seeds every record CRC
 //! 16..32  log_id           random per log; all segments of a log share it
 //! 32..40  first_lsn        LSN of the first record (also the file name)
@@ -15,12 +16,15 @@
 use super::checksum::masked_crc;
 
 /// On-disk format version written by this code. Version 2 added checkpoint
-/// records; segments of version 1 are still read (and continued).
-pub const FORMAT_VERSION: u32 = 2;
+/// records, version 3 the synced-before flag on the first record of each
+/// flush; segments of versions 1 and 2 are still read (and continued).
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this code reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// The first format version with checkpoint records.
 pub const CHECKPOINT_VERSION: u32 = 2;
+/// The first format version whose records may carry the synced-before flag.
+pub const SYNCED_BEFORE_VERSION: u32 = 3;
 /// The header takes one full block so records start block-aligned.
 pub const SEGMENT_HEADER_SIZE: usize = 4096;
 

@@ -8,7 +8,7 @@ use crate::catalogue::SegmentEntry;
 use crate::control_files::read_control;
 use crate::error::{Error, Result};
 use crate::format::{
-    parse_segment_name, ControlKind, ControlRecord, SealPayload, PREPARED_SEGMENT_NAME,
+    parse_segment_name, ControlKind, ControlRecord, RecordKind, SealPayload, PREPARED_SEGMENT_NAME,
 };
 use crate::options::RecoveryMode;
 use crate::scanner::{ScanItem, SegmentScanner};
@@ -35,6 +35,20 @@ pub struct Inspection {
 /// Reads the log in `dir` and decides what it holds, under the rules of
 /// `mode`, without writing, creating or removing anything.
 pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<Inspection> {
+    inspect_visible(storage, dir, mode, None)
+}
+
+/// [`inspect`] for a reader that may look only at records up to `visible`
+/// (the durable LSN a writer published): the last segment's scan ends before
+/// the first record past it, as at a clean end. Past that LSN a live writer
+/// may be writing at this very moment, and a half-written flush followed by
+/// a later one would read as damage to synced records.
+pub fn inspect_visible(
+    storage: &dyn Storage,
+    dir: &Path,
+    mode: RecoveryMode,
+    visible: Option<u64>,
+) -> Result<Inspection> {
     let mut report = RecoveryReport::default();
     let mut repairs = Vec::new();
     let names = storage
@@ -139,10 +153,20 @@ pub fn inspect(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
     let mut seek_index = SeekIndex::default();
     let tail = match scanners.pop() {
         Some(mut last) => {
-            if let Some(cut) = &cut {
-                last.stop_after(cut.lsn);
-            }
-            let tail = inspect_tail(&mut last, mode, seal_before_cut, &mut report, &mut repairs)?;
+            let limit = match (&cut, visible) {
+                (Some(cut), Some(visible)) if visible < cut.lsn => TailLimit::Visible(visible),
+                (Some(cut), _) => TailLimit::Cut(cut.lsn),
+                (None, Some(visible)) => TailLimit::Visible(visible),
+                (None, None) => TailLimit::None,
+            };
+            let tail = inspect_tail(
+                &mut last,
+                mode,
+                limit,
+                seal_before_cut,
+                &mut report,
+                &mut repairs,
+            )?;
             seek_index.insert(last.header().first_lsn, last.take_seek_points());
             Some(tail)
         }
@@ -244,11 +268,11 @@ pub fn inspect_cut(
     mode: RecoveryMode,
 ) -> Result<(RecoveredTail, Vec<Repair>, SegmentPoints)> {
     let mut scanner = SegmentScanner::read_header(SegmentScanner::open_file(storage, path)?, path)?;
-    scanner.stop_after(lsn);
     let mut repairs = Vec::new();
     let tail = inspect_tail(
         &mut scanner,
         mode,
+        TailLimit::Cut(lsn),
         None,
         &mut RecoveryReport::default(),
         &mut repairs,
@@ -446,14 +470,18 @@ fn skip_damage(
 fn inspect_tail(
     scanner: &mut SegmentScanner,
     mode: RecoveryMode,
+    limit: TailLimit,
     known_seal: Option<FoundSeal>,
     report: &mut RecoveryReport,
     repairs: &mut Vec<Repair>,
 ) -> Result<RecoveredTail> {
     let file_length = scanner.file_length();
+    if let TailLimit::Cut(lsn) | TailLimit::Visible(lsn) = limit {
+        scanner.stop_after(lsn);
+    }
     let seal = match known_seal {
         Some(seal) => Some(seal),
-        None => scan_tail(scanner, mode, report, repairs)?,
+        None => scan_tail(scanner, mode, limit, report, repairs)?,
     };
     Ok(RecoveredTail {
         header: *scanner.header(),
@@ -470,6 +498,18 @@ fn inspect_tail(
     })
 }
 
+/// Where the scan of the last segment ends early.
+#[derive(Clone, Copy)]
+enum TailLimit {
+    /// Nowhere: at the end of its valid records.
+    None,
+    /// After the last LSN an interrupted `truncateAfter` keeps: what follows is cut.
+    Cut(u64),
+    /// After the LSN a reader may see (see [`inspect_visible`]): what
+    /// follows is not looked at.
+    Visible(u64),
+}
+
 /// Scans the last segment from where `scanner` stands; returns its seal when
 /// it is sealed.
 ///
@@ -482,6 +522,7 @@ fn inspect_tail(
 fn scan_tail(
     scanner: &mut SegmentScanner,
     mode: RecoveryMode,
+    limit: TailLimit,
     report: &mut RecoveryReport,
     repairs: &mut Vec<Repair>,
 ) -> Result<Option<FoundSeal>> {
@@ -490,6 +531,7 @@ fn scan_tail(
         let (offset, reason) = match scanner.next_item()? {
             ScanItem::Record { .. } => continue,
             ScanItem::Seal { offset, seal } => return Ok(Some(FoundSeal { offset, seal })),
+            ScanItem::Stop { .. } if matches!(limit, TailLimit::Visible(_)) => return Ok(None),
             ScanItem::Stop { offset } => {
                 let reason = format!(
                     "records after LSN {}, which an interrupted truncateAfter removes",
@@ -511,6 +553,13 @@ fn scan_tail(
         };
         if mode == RecoveryMode::SkipCorrupted && skip_damage(scanner, offset, report)? {
             continue;
+        }
+        if let Some(synced) = synced_damage(scanner, offset, &reason)? {
+            if mode != RecoveryMode::PointInTime {
+                return Err(Error::corrupt(scanner.path(), offset, synced));
+            }
+            cut_tail(scanner, offset, &synced, report, repairs)?;
+            return Ok(None);
         }
         if mode != RecoveryMode::PointInTime {
             let expected_last = scanner.next_lsn() - 1;
@@ -535,6 +584,43 @@ fn scan_tail(
         cut_tail(scanner, offset, &reason, report, repairs)?;
         return Ok(None);
     }
+}
+
+/// Says why the damage at `offset` is damage to synced records rather than
+/// a torn write, when a later record proves it: a valid record of this
+/// segment past the damage that carries the synced-before flag was written
+/// only after every byte before it, the damaged ones included, had been
+/// synced. A crash cannot tear synced bytes, so such damage (bit rot, a
+/// misdirected or lost write) is never cut silently as a tail.
+fn synced_damage(
+    scanner: &mut SegmentScanner,
+    offset: u64,
+    reason: &str,
+) -> Result<Option<String>> {
+    let next_lsn = scanner.next_lsn();
+    let proof = scanner.find_record(offset + 1, scanner.file_length(), |header| {
+        header.synced_before && header.lsn >= next_lsn - 1
+    })?;
+    Ok(proof.map(|(later, header)| {
+        let last_lost = match header.kind {
+            RecordKind::Seal => header.lsn,
+            _ => header.lsn - 1,
+        };
+        let lost = if last_lost >= next_lsn {
+            format!("LSNs {next_lsn} to {last_lost}")
+        } else {
+            format!(
+                "no whole record, but the log cannot be trusted past LSN {}",
+                next_lsn - 1
+            )
+        };
+        format!(
+            "{reason}; the record at offset {later} (LSN {}) was written after every byte \
+             before it had been synced, so this is damage to synced records, not a torn \
+             write: {lost} lost",
+            header.lsn
+        )
+    }))
 }
 
 /// Plans the cut of everything after the last valid record: the repair

@@ -10,15 +10,16 @@
 mod inspect;
 mod repair;
 
-pub use inspect::{inspect, inspect_cut, Inspection};
+pub use inspect::{inspect, inspect_cut, inspect_visible, Inspection};
 pub use repair::{repair, Repair};
 
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::SegmentEntry;
-use crate::error::Result;
-use crate::format::{SealPayload, SegmentHeader};
+use crate::error::{Error, Result};
+use crate::format::{parse_segment_name, segment_file_name, SealPayload, SegmentHeader};
 use crate::options::RecoveryMode;
+use crate::scanner::SegmentScanner;
 use crate::seek_index::SeekIndex;
 use crate::storage::Storage;
 
@@ -91,9 +92,11 @@ pub struct RecoveredLog {
     pub segments: Vec<(u64, SegmentEntry)>,
 }
 
-/// Recovers the log in `dir` (whose lock the caller holds): inspects it, then
-/// applies the repairs the inspection found necessary.
+/// Recovers the log in `dir` (whose lock the caller holds): makes durable
+/// what an earlier writer left pending, inspects the log, then applies the
+/// repairs the inspection found necessary.
 pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<RecoveredLog> {
+    make_durable_what_a_crash_left(storage, dir)?;
     let inspection = inspect(storage, dir, mode)?;
     repair(storage, dir, &inspection.repairs)?;
     Ok(RecoveredLog {
@@ -102,4 +105,34 @@ pub fn recover(storage: &dyn Storage, dir: &Path, mode: RecoveryMode) -> Result<
         seek_index: inspection.seek_index,
         segments: inspection.segments,
     })
+}
+
+/// A writer that crashed (a process crash, not a power loss) can leave
+/// records written but not yet synced in the page cache of its last
+/// segment, and a segment renamed into place whose name the directory has
+/// not yet synced. Recovery reads both and would call them durable, and the
+/// log would append after them, so a power loss after the reopen could
+/// take away records already reported durable, or the whole segment holding
+/// newly acknowledged ones. Syncing the directory and the last segment
+/// first makes what recovery then reads what stable storage holds. (Only
+/// the last segment can hold unsynced bytes: a segment is synced before
+/// the next one is created.)
+fn make_durable_what_a_crash_left(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let names = storage
+        .list_dir(dir)
+        .map_err(|e| Error::io("readdir", dir, e))?;
+    let Some(last) = names
+        .iter()
+        .filter_map(|name| parse_segment_name(name))
+        .max()
+    else {
+        return Ok(());
+    };
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync", dir, e))?;
+    let path = dir.join(segment_file_name(last));
+    SegmentScanner::open_file(storage, &path)?
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync", &path, e))
 }

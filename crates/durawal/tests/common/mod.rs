@@ -444,10 +444,22 @@ pub fn masked_crc(salt: u32, bytes: &[u8]) -> u32 {
 /// Encodes a record (header, payload, zero padding) from the format
 /// description: crc | length | lsn | kind | reserved | header_crc.
 pub fn encode_record(salt: u32, kind: u8, lsn: u64, payload: &[u8]) -> Vec<u8> {
+    encode_flagged_record(salt, kind, lsn, false, payload)
+}
+
+/// [`encode_record`] with the synced-before flag (header byte 17, bit 0) as given.
+pub fn encode_flagged_record(
+    salt: u32,
+    kind: u8,
+    lsn: u64,
+    synced_before: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut bytes = vec![0u8; record_size(payload.len() as u64) as usize];
     bytes[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     bytes[8..16].copy_from_slice(&lsn.to_le_bytes());
     bytes[16] = kind;
+    bytes[17] = u8::from(synced_before);
     let header_crc = masked_crc(salt, &bytes[4..20]);
     bytes[20..24].copy_from_slice(&header_crc.to_le_bytes());
     let mut covered = bytes[4..24].to_vec();
@@ -455,6 +467,32 @@ pub fn encode_record(salt: u32, kind: u8, lsn: u64, payload: &[u8]) -> Vec<u8> {
     bytes[0..4].copy_from_slice(&masked_crc(salt, &covered).to_le_bytes());
     bytes[24..24 + payload.len()].copy_from_slice(payload);
     bytes
+}
+
+/// True when the record at `offset` of a segment's bytes carries the
+/// synced-before flag (FORMAT.md: header byte 17, bit 0, format 3).
+pub fn synced_before(segment_bytes: &[u8], offset: u64) -> bool {
+    segment_bytes[offset as usize + 17] & 1 != 0
+}
+
+/// Rewrites the unsealed segment at `path` as format 2 wrote segments:
+/// version 2 in its header and no synced-before flag on `records` (their
+/// CRCs recomputed), for tests of the rules that logs without the flag rely
+/// on (the tear window).
+pub fn rewrite_as_format_2(path: &Path, records: &[PlacedRecord]) {
+    let mut bytes = read_file(path);
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let header_crc = masked_crc(0, &bytes[0..52]);
+    bytes[52..56].copy_from_slice(&header_crc.to_le_bytes());
+    let salt = segment_salt(&bytes);
+    for record in records {
+        let start = record.offset as usize;
+        let lsn = u64::from_le_bytes(bytes[start + 8..start + 16].try_into().unwrap());
+        let payload = bytes[start + 24..start + 24 + record.payload_len as usize].to_vec();
+        let encoded = encode_record(salt, bytes[start + 16], lsn, &payload);
+        bytes[start..start + encoded.len()].copy_from_slice(&encoded);
+    }
+    write_file(path, &bytes);
 }
 
 /// The salt stored in a segment file's header.
