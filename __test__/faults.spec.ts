@@ -11,8 +11,11 @@
  * `write`, `append`, `sync` and `close` fail with `WAL_POISONED` whose cause
  * is that `WAL_IO` (with the OS error `EIO` as its own cause), fdatasync is
  * never tried again on the file (counted in strace's trace), and a reopen
- * finds every acknowledged record, byte-exact, in a dense prefix. strace
- * exists on Linux only; there the tests require it (`.ci/run` installs it).
+ * finds every acknowledged record, byte-exact, in a dense prefix. A failing
+ * stat of an existing log directory is reported as what it is, not as
+ * mkdir's EEXIST. strace exists on Linux only; there the tests require it
+ * (`.ci/run` installs it); the matrix over every system call the addon
+ * makes is syscall-faults.spec.ts.
  *
  * `WAL_LSN_EXHAUSTED`: a log crafted by hand from docs/FORMAT.md (with the
  * test's own CRC32C) whose only segment starts just below 2^53 - 1 takes
@@ -108,6 +111,14 @@ if (process.platform === 'linux') {
     assertFailedSync(t, report.open, path.join(dir, PREPARED_NAME), 'Wal.open')
     const wal = await openWal(t, dir, { segmentSize: 1 << 20 })
     t.is(wal.lastLsn, 0, 'the log reopens empty')
+  })
+
+  test('a failing stat of the existing log directory rejects Wal.open with WAL_IO caused by that error, not by mkdir', async (t) => {
+    // std's create_dir_all answers mkdir's EEXIST when its check that the existing entry is a directory fails.
+    const failingStat = { syscall: 'statx', errno: 'EIO', when: 1, onward: true }
+    const { dir, report } = await runWithFailure(t, 'open', '', failingStat)
+    t.like(report.open, { name: 'WalError', code: 'WAL_IO', path: dir }, 'Wal.open')
+    t.like(report.open?.cause, { code: 'EIO' }, 'the OS error: the failed stat')
   })
 
   test('a failed fdatasync poisons the log: writes, append, sync and close fail with WAL_POISONED; no retry; acknowledged records survive', async (t) => {
