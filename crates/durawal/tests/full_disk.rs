@@ -28,6 +28,7 @@ fn disk(room: &Arc<AtomicUsize>) -> Arc<InjectingStorage> {
         Operation::Open {
             path,
             mode: OpenMode::CreateNew,
+            ..
         } if path
             .file_name()
             .is_some_and(|name| name == PREPARED_SEGMENT_NAME) =>

@@ -4,101 +4,45 @@
 //! I/O error, no further sync is issued on the failed file, and a reopen
 //! recovers every record that was acknowledged before the failure.
 
+mod common;
+
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use durawal::storage::{LockGuard, OpenMode, OsStorage, Storage, StorageFile};
+use common::faults::{InjectingStorage, Operation};
 use durawal::{Error, Options, Wal};
 
 /// What the faulty backend saw and when it starts failing.
 #[derive(Default)]
 struct Faults {
-    /// Fail data syncs of segment files once armed.
+    /// Fail data syncs once armed.
     sync_armed: AtomicBool,
-    /// Fail writes of segment files once armed.
+    /// Fail writes once armed.
     write_armed: AtomicBool,
-    /// Every data sync attempted: which opened file (by open order) and whether it was failed.
-    syncs: Mutex<Vec<(usize, bool)>>,
-    /// Files opened so far; a file's id is its position in this count.
-    opened: AtomicUsize,
-    /// Every write attempted: which opened file and whether it was failed.
-    writes: Mutex<Vec<(usize, bool)>>,
+    /// Every data sync attempted: which file (by its number) and whether it was failed.
+    syncs: Mutex<Vec<(u64, bool)>>,
+    /// Every write attempted: which file and whether it was failed.
+    writes: Mutex<Vec<(u64, bool)>>,
 }
 
-struct FaultyStorage {
-    faults: Arc<Faults>,
-}
-
-struct FaultyFile {
-    inner: Box<dyn StorageFile>,
-    id: usize,
-    faults: Arc<Faults>,
-}
-
-impl StorageFile for FaultyFile {
-    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let fail = self.faults.write_armed.load(Ordering::SeqCst);
-        self.faults.writes.lock().unwrap().push((self.id, fail));
-        if fail {
-            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-        }
-        self.inner.write_all_at(bytes, offset)
-    }
-    fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buffer, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        let fail = self.faults.sync_armed.load(Ordering::SeqCst);
-        self.faults.syncs.lock().unwrap().push((self.id, fail));
-        if fail {
-            return Err(io::Error::from_raw_os_error(libc::EIO));
-        }
-        self.inner.sync_data()
-    }
-    fn length(&self) -> io::Result<u64> {
-        self.inner.length()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn drop_cache(&self) -> io::Result<()> {
-        self.inner.drop_cache()
-    }
-}
-
-impl Storage for FaultyStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        OsStorage.create_dir_all(dir)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        OsStorage.list_dir(dir)
-    }
-    fn open(&self, path: &Path, mode: OpenMode, direct: bool) -> io::Result<Box<dyn StorageFile>> {
-        let inner = OsStorage.open(path, mode, direct)?;
-        let id = self.faults.opened.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(FaultyFile {
-            inner,
-            id,
-            faults: self.faults.clone(),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        OsStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        OsStorage.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        OsStorage.sync_dir(dir)
-    }
-    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
-        OsStorage.modified(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
-        OsStorage.lock(path)
-    }
+/// Real files whose writes fail with ENOSPC and whose syncs fail with EIO
+/// while `faults` says so, every attempt noted.
+fn faulty_storage(faults: &Arc<Faults>) -> InjectingStorage {
+    let faults = faults.clone();
+    InjectingStorage::new(move |operation| {
+        let (attempts, armed, errno, file) = match operation {
+            Operation::Sync { file, .. } => (&faults.syncs, &faults.sync_armed, libc::EIO, *file),
+            Operation::Write { file, .. } => {
+                (&faults.writes, &faults.write_armed, libc::ENOSPC, *file)
+            }
+            _ => return None,
+        };
+        let fail = armed.load(Ordering::SeqCst);
+        attempts.lock().unwrap().push((file, fail));
+        fail.then(|| io::Error::from_raw_os_error(errno))
+    })
 }
 
 fn open_faulty(dir: &Path, faults: &Arc<Faults>) -> Wal {
@@ -106,15 +50,7 @@ fn open_faulty(dir: &Path, faults: &Arc<Faults>) -> Wal {
         segment_size: 64 * 1024,
         ..Options::default()
     };
-    Wal::open_with(
-        dir,
-        options,
-        Arc::new(FaultyStorage {
-            faults: faults.clone(),
-        }),
-        None,
-    )
-    .unwrap()
+    Wal::open_with(dir, options, Arc::new(faulty_storage(faults)), None).unwrap()
 }
 
 fn payload(lsn: u64) -> Vec<u8> {
@@ -172,10 +108,10 @@ fn assert_recovers_prefix(dir: &Path, acknowledged: u64, appended: u64) {
 }
 
 /// Checks that no file saw another attempt after one of its attempts failed.
-/// Files are told apart by handle (open order), since the prepared segment's
-/// path is reused by each new prepared file.
-fn assert_no_retry_after_failure(attempts: &[(usize, bool)], what: &str) {
-    let failed_files: Vec<usize> = attempts
+/// Files are told apart by their number, since the prepared segment's path
+/// is reused by each new prepared file.
+fn assert_no_retry_after_failure(attempts: &[(u64, bool)], what: &str) {
+    let failed_files: Vec<u64> = attempts
         .iter()
         .filter(|(_, failed)| *failed)
         .map(|(id, _)| *id)

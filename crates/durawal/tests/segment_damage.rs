@@ -17,6 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use durawal::format::parse_segment_name;
 use durawal::{Error, RecoveryMode, Wal};
 
 const SEGMENTS: usize = 5;
@@ -243,10 +244,10 @@ fn a_truncated_middle_segment_is_refused_naming_it() {
         let path = segment_path(variant.path(), &expected, 2);
         truncate_file(&path, length);
         // Either where the seal should be or where the records stop is a
-        // precise answer; a header too short to read is refused at offset 0.
+        // precise answer; a header block cut short is refused at offset 0.
         let first_missing =
             first_record_cut(&expected, 2, length).map_or(seal_offset, |record| record.offset);
-        let allowed = if length < 56 {
+        let allowed = if length < SEGMENT_HEADER_SIZE {
             vec![0]
         } else {
             vec![seal_offset, first_missing]
@@ -554,6 +555,44 @@ fn a_damaged_segment_header_is_refused_at_offset_zero() {
     assert_log(&wal, &expected.payloads);
 }
 
+/// A segment file cut inside its header block (which the writer never
+/// leaves: a segment is renamed into place only once its whole block is
+/// written and synced) has lost every record it held: refused in every mode
+/// like any damaged header, never read as an empty segment, and dropped
+/// with the segments after it by point-in-time recovery.
+#[test]
+fn a_segment_cut_inside_its_header_block_is_refused() {
+    let (dir, expected) = five_segments(0x5eed_0511);
+    for segment in [0, 2, SEGMENTS - 1] {
+        for length in [56, 57, 1000, 4095] {
+            let variant = copy_log(dir.path());
+            let path = segment_path(variant.path(), &expected, segment);
+            truncate_file(&path, length);
+            for mode in [
+                RecoveryMode::TolerateTail,
+                RecoveryMode::Absolute,
+                RecoveryMode::SkipCorrupted,
+            ] {
+                let error = open_err(variant.path(), options(SMALL_SEGMENT, mode));
+                assert_eq!(
+                    corrupt_location(&error),
+                    (path.clone(), 0),
+                    "segment {segment} cut to {length} bytes, {mode:?}: {error}"
+                );
+            }
+        }
+    }
+    truncate_file(&segment_path(dir.path(), &expected, 2), 1000);
+    let keep = expected.layout.segments[2].first_lsn - 1;
+    check_point_in_time(
+        dir.path(),
+        &expected,
+        keep,
+        1,
+        "third segment cut inside its header block",
+    );
+}
+
 #[test]
 fn point_in_time_keeps_the_segments_before_one_with_a_damaged_header() {
     let (dir, expected) = five_segments(0x5eed_050d);
@@ -637,4 +676,67 @@ fn first_record_cut(expected: &Expected, segment: usize, length: u64) -> Option<
         .records_in(segment)
         .into_iter()
         .find(|record| record.padded_end() > length)
+}
+
+/// A segment of a fork of the log (a copy of the directory that went on
+/// with other records) placed after the log's last segment, starting at an
+/// LSN that last segment holds. The last segment is then a middle segment
+/// that ends without a seal, which skip-corrupted mode skips past to the
+/// next segment; but that segment overlaps it, and reading on would return
+/// its LSNs twice (the second time with the fork's bytes), so every mode
+/// refuses it.
+#[test]
+fn a_fork_segment_overlapping_the_last_segment_is_refused_in_every_mode() {
+    let mut rng = Rng::from_env(0x5eed_0510);
+    let original = tempfile::tempdir().unwrap();
+    let fill = |dir: &Path, segments: usize, lengths: (u64, u64), rng: &mut Rng| {
+        let wal = open(dir, options(SMALL_SEGMENT, RecoveryMode::TolerateTail));
+        while segment_files(dir).len() < segments {
+            let len = rng.range(lengths.0, lengths.1) as usize;
+            wal.append(&rng.bytes(len)).unwrap();
+            wal.sync(None).unwrap();
+        }
+        wal.close().unwrap();
+    };
+    fill(original.path(), 2, (300, 900), &mut rng);
+    let fork = copy_log(original.path());
+    let wal = open(
+        original.path(),
+        options(SMALL_SEGMENT, RecoveryMode::TolerateTail),
+    );
+    for _ in 0..40 {
+        wal.append(&rng.bytes(100)).unwrap();
+    }
+    wal.sync(None).unwrap();
+    let last_lsn = wal.last_lsn();
+    wal.close().unwrap();
+    assert_eq!(segment_files(original.path()).len(), 2);
+    fill(fork.path(), 3, (6000, 9000), &mut rng);
+    let forked = segment_files(fork.path()).pop().unwrap();
+    let forked_first = parse_segment_name(&file_name(&forked)).unwrap();
+    let last_first = parse_segment_name(&file_name(&segment_files(original.path())[1])).unwrap();
+    assert!(
+        (last_first + 1..=last_lsn).contains(&forked_first),
+        "the fork's segment starts at LSN {forked_first}, inside the last segment's {last_first}..={last_lsn}"
+    );
+    fs::copy(&forked, original.path().join(file_name(&forked))).unwrap();
+    for mode in [
+        RecoveryMode::TolerateTail,
+        RecoveryMode::Absolute,
+        RecoveryMode::PointInTime,
+        RecoveryMode::SkipCorrupted,
+    ] {
+        if mode == RecoveryMode::PointInTime {
+            // Point-in-time ends the log before the damage: at the end of
+            // the last segment, deleting the fork's.
+            let variant = copy_log(original.path());
+            let wal = open(variant.path(), options(SMALL_SEGMENT, mode));
+            assert_eq!(wal.last_lsn(), last_lsn);
+            assert_eq!(read_all(&wal).len() as u64, last_lsn);
+            assert_eq!(wal.recovery().removed_files, vec![file_name(&forked)]);
+            continue;
+        }
+        let error = open_err(original.path(), options(SMALL_SEGMENT, mode));
+        corrupt_location(&error);
+    }
 }

@@ -66,8 +66,10 @@ impl SegmentHeader {
 
     /// Parses and checks a header; the error says what was wrong.
     pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
-        if bytes.len() < ENCODED_SIZE {
-            return Err("segment file is shorter than its header");
+        // The whole block: a file cut inside it has lost every record it
+        // held, and must not read as an empty segment.
+        if bytes.len() < SEGMENT_HEADER_SIZE {
+            return Err("segment file is shorter than its header block");
         }
         if &bytes[0..8] != MAGIC {
             return Err("not a durawal segment (bad magic)");
@@ -130,6 +132,17 @@ mod tests {
             ..sample()
         };
         assert!(SegmentHeader::decode(&newer.encode()).is_err());
+    }
+
+    #[test]
+    fn a_block_cut_short_is_refused() {
+        let block = sample().encode();
+        for length in [0, ENCODED_SIZE - 1, ENCODED_SIZE, SEGMENT_HEADER_SIZE - 1] {
+            assert!(
+                SegmentHeader::decode(&block[..length]).is_err(),
+                "{length} bytes"
+            );
+        }
     }
 
     #[test]

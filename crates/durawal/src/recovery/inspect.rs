@@ -135,9 +135,23 @@ pub fn inspect_visible(
             }
             RecoveryMode::SkipCorrupted if seal.is_none() => {
                 let next_first_lsn = scanners[index].header().first_lsn;
+                let next_lsn = scanners[index - 1].next_lsn();
+                // A segment starting at an LSN the damaged one already holds
+                // overlaps it (a fork's segment, say): skipping to it would
+                // replay those LSNs twice, and hide or replace records.
+                if next_first_lsn < next_lsn {
+                    return Err(Error::corrupt(
+                        scanners[index].path(),
+                        0,
+                        format!(
+                            "overlap: {} holds records up to LSN {} but this segment starts at LSN {next_first_lsn} (duplicate or forked segment)",
+                            scanners[index - 1].path().display(),
+                            next_lsn - 1
+                        ),
+                    ));
+                }
                 report.skipped_regions += 1;
-                report.skipped_records +=
-                    next_first_lsn.saturating_sub(scanners[index - 1].next_lsn());
+                report.skipped_records += next_first_lsn - next_lsn;
             }
             _ => return Err(error),
         }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod memory;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,24 @@ pub const SMALL_SEGMENT: u64 = 64 * 1024;
 /// Record kinds as stored in byte 16 of a record header.
 pub const KIND_DATA: u8 = 1;
 
+/// True in the release tier of the reliability harnesses
+/// (`DURAWAL_RELIABILITY=full`, set by `npm run reliability:full`), which
+/// checks many more cases than a push can wait for.
+pub fn release_tier() -> bool {
+    std::env::var("DURAWAL_RELIABILITY").as_deref() == Ok("full")
+}
+
+/// `DURAWAL_TEST_SEED` when set, else `default_seed`; printed so that a
+/// failing run can be replayed (the test harness shows it with the failure).
+pub fn seed_from_env(default_seed: u64) -> u64 {
+    let seed = std::env::var("DURAWAL_TEST_SEED")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default_seed);
+    eprintln!("seed {seed} (set DURAWAL_TEST_SEED={seed} to replay)");
+    seed
+}
+
 /// SplitMix64: small, fast and good enough to pick sizes, bytes and offsets.
 pub struct Rng(u64);
 
@@ -33,12 +52,7 @@ impl Rng {
     /// `default_seed`. The seed is printed so a failing run can be replayed
     /// (the test harness shows it together with the failure).
     pub fn from_env(default_seed: u64) -> Self {
-        let seed = std::env::var("DURAWAL_TEST_SEED")
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default_seed);
-        eprintln!("seed {seed} (set DURAWAL_TEST_SEED={seed} to replay)");
-        Rng(seed)
+        Rng(seed_from_env(default_seed))
     }
 
     /// A generator with a fixed seed, for data that must be reproducible
@@ -244,6 +258,17 @@ impl Expected {
     /// Appends one record and checks the LSN the log hands out.
     pub fn append(&mut self, wal: &Wal, payload: Vec<u8>) -> u64 {
         let lsn = wal.append(&payload).expect("append");
+        self.placed(lsn, payload)
+    }
+
+    /// Appends a checkpoint record and checks the LSN the log hands out.
+    pub fn checkpoint(&mut self, wal: &Wal, payload: Vec<u8>) -> u64 {
+        let lsn = wal.checkpoint(&payload).expect("checkpoint");
+        self.placed(lsn, payload)
+    }
+
+    /// Places a record of one LSN that the log took as `lsn`.
+    fn placed(&mut self, lsn: u64, payload: Vec<u8>) -> u64 {
         assert_eq!(lsn, self.layout.next_lsn, "LSNs must be dense");
         self.layout.push(payload.len() as u64, 1);
         self.payloads.push(payload);
@@ -312,8 +337,13 @@ pub fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
 /// Every record `cursor` has left, copied out of its batches (small ones, so
 /// that batch boundaries are exercised).
 pub fn drain(cursor: &mut ReplayCursor) -> Vec<(u64, Vec<u8>)> {
+    try_drain(cursor).expect("next_batch")
+}
+
+/// [`drain`], returning the first error instead of panicking on it.
+pub fn try_drain(cursor: &mut ReplayCursor) -> Result<Vec<(u64, Vec<u8>)>, Error> {
     let mut records = Vec::new();
-    while let Some(batch) = cursor.next_batch(97, 64 * 1024).expect("next_batch") {
+    while let Some(batch) = cursor.next_batch(97, 64 * 1024)? {
         let mut start = 0usize;
         for (end, lsn) in batch.ends.iter().zip(&batch.lsns) {
             records.push((*lsn, batch.data[start..*end as usize].to_vec()));
@@ -321,7 +351,7 @@ pub fn drain(cursor: &mut ReplayCursor) -> Vec<(u64, Vec<u8>)> {
         }
         assert_eq!(start, batch.data.len(), "ends must cover the batch data");
     }
-    records
+    Ok(records)
 }
 
 /// The LSNs replay marks as checkpoints, from `from` on.
@@ -481,10 +511,16 @@ pub fn synced_before(segment_bytes: &[u8], offset: u64) -> bool {
 /// on (the tear window).
 pub fn rewrite_as_format_2(path: &Path, records: &[PlacedRecord]) {
     let mut bytes = read_file(path);
+    segment_as_format_2(&mut bytes, records);
+    write_file(path, &bytes);
+}
+
+/// [`rewrite_as_format_2`] on the bytes of a segment.
+pub fn segment_as_format_2(bytes: &mut [u8], records: &[PlacedRecord]) {
     bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
     let header_crc = masked_crc(0, &bytes[0..52]);
     bytes[52..56].copy_from_slice(&header_crc.to_le_bytes());
-    let salt = segment_salt(&bytes);
+    let salt = segment_salt(bytes);
     for record in records {
         let start = record.offset as usize;
         let lsn = u64::from_le_bytes(bytes[start + 8..start + 16].try_into().unwrap());
@@ -492,7 +528,6 @@ pub fn rewrite_as_format_2(path: &Path, records: &[PlacedRecord]) {
         let encoded = encode_record(salt, bytes[start + 16], lsn, &payload);
         bytes[start..start + encoded.len()].copy_from_slice(&encoded);
     }
-    write_file(path, &bytes);
 }
 
 /// The salt stored in a segment file's header.
