@@ -11,8 +11,11 @@
  * `write`, `append`, `sync` and `close` fail with `WAL_POISONED` whose cause
  * is that `WAL_IO` (with the OS error `EIO` as its own cause), fdatasync is
  * never tried again on the file (counted in strace's trace), and a reopen
- * finds every acknowledged record, byte-exact, in a dense prefix. strace
- * exists on Linux only; there the tests require it (`.ci/run` installs it).
+ * finds every acknowledged record, byte-exact, in a dense prefix. A failing
+ * stat of an existing log directory is reported as what it is, not as
+ * mkdir's EEXIST. strace exists on Linux only; there the tests require it
+ * (`.ci/run` installs it); the matrix over every system call the addon
+ * makes is syscall-faults.spec.ts.
  *
  * `WAL_LSN_EXHAUSTED`: a log crafted by hand from docs/FORMAT.md (with the
  * test's own CRC32C) whose only segment starts just below 2^53 - 1 takes
@@ -26,6 +29,7 @@ import { recordFor } from './fixtures/append-forever'
 import { DURABLE_BEFORE_CLOSE, type ErrorReport, type FaultReport, WRITERS } from './fixtures/fault-child'
 import { crc32c, maskCrc, segmentFileName, writeEmptySegment } from './helpers/format'
 import { runTsFixture } from './helpers/processes'
+import { type Injection, parseTrace, straceCommand } from './helpers/strace'
 import { assertRecords, collect, openWal, payload, type Replayed, segmentFiles, tempDir } from './helpers/wal'
 
 const SEGMENT_SIZE = 65_536
@@ -39,34 +43,34 @@ interface SyncCall {
 }
 
 /**
- * Runs fault-child.ts `scenario` on a fresh log directory with the `when`-th
- * fdatasync of a thread on `dir/file` failing with EIO. Returns the log
- * directory, the child's report and the fdatasync calls on that file.
+ * Runs fault-child.ts `scenario` on a fresh log directory (which exists
+ * already) with `injection` on the calls that touch `file` in it (`''`: the
+ * directory itself). Returns the log directory, the child's report and the
+ * fdatasync calls on that file.
  */
-async function runWithFailingSync(
+async function runWithFailure(
   t: ExecutionContext,
   scenario: 'open' | 'write' | 'close',
   file: string,
-  when: number,
+  injection: Injection,
 ): Promise<{ dir: string; report: FaultReport; syncs: SyncCall[] }> {
   // strace matches -P against resolved paths.
   const dir = fs.realpathSync(tempDir(t))
-  const traceFile = path.join(fs.realpathSync(tempDir(t)), 'strace.out')
-  const wrapper = ['strace', '-f', '-qq', '-y', '-e', 'signal=none', '-o', traceFile, '-e', 'trace=fdatasync']
-  wrapper.push('-e', `inject=fdatasync:error=EIO:when=${when}`, '-P', path.join(dir, file))
+  const output = path.join(fs.realpathSync(tempDir(t)), 'strace.out')
+  const paths = [path.join(dir, file)]
+  const wrapper = straceCommand({ output, syscalls: ['fdatasync'], paths, injection })
   const child = await runTsFixture('fault-child.ts', [dir, scenario], { wrapper }).catch((error: Error) => {
     throw new Error(`cannot run strace, which these tests need (.ci/run installs it): ${error.message}`)
   })
   t.is(child.code, 0, `child failed (timed out: ${child.timedOut}): ${child.stderr}`)
-  const syncs = fs
-    .readFileSync(traceFile, 'utf8')
-    .split('\n')
-    .flatMap((line) => {
-      const call = /fdatasync\((\d+)</.exec(line)
-      return call === null ? [] : [{ fd: Number(call[1]), injected: line.includes('(INJECTED)') }]
-    })
+  const syncs = parseTrace(fs.readFileSync(output, 'utf8'))
+    .filter((call) => call.syscall === 'fdatasync' && call.fd !== undefined)
+    .map((call) => ({ fd: call.fd!, injected: call.injected }))
   return { dir, report: JSON.parse(child.stdout) as FaultReport, syncs }
 }
+
+/** The `when`-th fdatasync of each thread fails with EIO. */
+const failingSync = (when: number): Injection => ({ syscall: 'fdatasync', errno: 'EIO', when, onward: false })
 
 /** Asserts that `error` is a `WAL_IO` from a failed fdatasync of `file`, caused by the OS error EIO. */
 function assertFailedSync(t: ExecutionContext, error: ErrorReport | undefined, file: string, label: string): void {
@@ -103,16 +107,24 @@ async function assertAcknowledgedPrefix(t: ExecutionContext, dir: string, report
 
 if (process.platform === 'linux') {
   test('a failed fdatasync while Wal.open prepares the first segment rejects the open with WAL_IO', async (t) => {
-    const { dir, report } = await runWithFailingSync(t, 'open', PREPARED_NAME, 1)
+    const { dir, report } = await runWithFailure(t, 'open', PREPARED_NAME, failingSync(1))
     assertFailedSync(t, report.open, path.join(dir, PREPARED_NAME), 'Wal.open')
     const wal = await openWal(t, dir, { segmentSize: 1 << 20 })
     t.is(wal.lastLsn, 0, 'the log reopens empty')
   })
 
+  test('a failing stat of the existing log directory rejects Wal.open with WAL_IO caused by that error, not by mkdir', async (t) => {
+    // std's create_dir_all answers mkdir's EEXIST when its check that the existing entry is a directory fails.
+    const failingStat = { syscall: 'statx', errno: 'EIO', when: 1, onward: true }
+    const { dir, report } = await runWithFailure(t, 'open', '', failingStat)
+    t.like(report.open, { name: 'WalError', code: 'WAL_IO', path: dir }, 'Wal.open')
+    t.like(report.open?.cause, { code: 'EIO' }, 'the OS error: the failed stat')
+  })
+
   test('a failed fdatasync poisons the log: writes, append, sync and close fail with WAL_POISONED; no retry; acknowledged records survive', async (t) => {
     const segment = segmentFileName(1)
     const when = 4
-    const { dir, report, syncs } = await runWithFailingSync(t, 'write', segment, when)
+    const { dir, report, syncs } = await runWithFailure(t, 'write', segment, failingSync(when))
     const segmentPath = path.join(dir, segment)
     t.is(report.open, undefined, 'Wal.open')
     t.true(report.acked.length > 0, 'writes were acknowledged before the failure')
@@ -128,7 +140,7 @@ if (process.platform === 'linux') {
   test('append then close with the final flush failing: close rejects with WAL_POISONED; no retry; acknowledged records survive', async (t) => {
     const segment = segmentFileName(1)
     const when = DURABLE_BEFORE_CLOSE + 1
-    const { dir, report, syncs } = await runWithFailingSync(t, 'close', segment, when)
+    const { dir, report, syncs } = await runWithFailure(t, 'close', segment, failingSync(when))
     t.is(report.open, undefined, 'Wal.open')
     t.deepEqual(report.acked, [1, 2], 'the writes before close were acknowledged')
     t.is(report.lastLsn, DURABLE_BEFORE_CLOSE + 1)

@@ -18,28 +18,21 @@
  *   still there unless a truncation started since could have removed it;
  * - lastCheckpoint is the last checkpoint record in the log, or null.
  *
- * The same log goes on across cycles. Replay a run with
- * DURAWAL_TRUNCATION_CRASH_SEED=<seed>; DURAWAL_TRUNCATION_CRASH_CYCLES sets
- * the number of cycles (default 32).
+ * The same log goes on across cycles (a fresh one every 16).
+ * `DURAWAL_SEED` replays a run; 32 cycles per run, 2,000 with
+ * `DURAWAL_RELIABILITY=full`, or `DURAWAL_TRUNCATION_CRASH_CYCLES`.
  */
-import { spawn } from 'node:child_process'
-import { type FSWatcher, mkdtempSync, rmSync, watch } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import test from 'ava'
 import { Wal, type WalOptions, type WalRecord } from '../ts'
-import { seededRandom } from './fixtures/crash-child'
 import { type ChildConfig, makeRecord, type RecordIdentity, readIdentity } from './fixtures/truncation-child'
-import { fixture } from './helpers/processes'
+import { runCrashLoop } from './helpers/crash-loop'
+import { KilledChildren, type KillPlan } from './helpers/kill-child'
+import { between } from './helpers/random'
+import { iterations, RUN_SEED } from './helpers/reliability'
 import { hasFile, SMALL_SEGMENT } from './helpers/retention'
 
-const SEED =
-  process.env.DURAWAL_TRUNCATION_CRASH_SEED === undefined
-    ? Math.floor(Math.random() * 2 ** 32)
-    : Number(process.env.DURAWAL_TRUNCATION_CRASH_SEED)
-const CYCLES = Number(process.env.DURAWAL_TRUNCATION_CRASH_CYCLES ?? 32)
-/** A child that reports nothing for this long is hung. */
-const READY_TIMEOUT_MS = 15_000
+const CYCLES = iterations('DURAWAL_TRUNCATION_CRASH_CYCLES', { push: 32, full: 2_000 })
+const CYCLES_PER_LOG = 16
 /** A child is killed at the latest this long after it is ready. */
 const MAX_RUN_MS = 2_000
 const LEFTOVERS = ['TRUNCATE', 'TRUNCATE.tmp', 'HEAD.tmp']
@@ -49,24 +42,17 @@ const VARIANTS: { name: string; options: WalOptions }[] = [
   { name: 'buffered', options: { segmentSize: SMALL_SEGMENT, directIo: false } },
 ]
 
-/** When the parent kills the child. */
-type KillPlan =
-  | { kind: 'timed'; delayMs: number }
-  /** `offsetMs` after the `count`-th start of an operation (`b`, `t` or `c` line). */
-  | { kind: 'at-operation'; operation: 'b' | 't' | 'C'; count: number; offsetMs: number }
-  /** As soon as a control file (or its .tmp) shows up, once `armAfterMs` have passed. */
-  | { kind: 'at-file'; file: 'TRUNCATE' | 'TRUNCATE.tmp' | 'HEAD' | 'HEAD.tmp'; armAfterMs: number }
-
 function planKill(random: () => number): KillPlan {
   const roll = random() % 100
-  if (roll < 30) return { kind: 'timed', delayMs: 20 + (random() % 500) }
+  if (roll < 30) return { kind: 'timed', delayMs: between(random, 20, 520) }
   if (roll < 65) {
-    const operation = (['b', 't', 'C'] as const)[random() % 3]!
-    return { kind: 'at-operation', operation, count: 1 + (random() % 4), offsetMs: random() % 4 }
+    // b truncateBefore, t truncateAfter, C checkpoint starting.
+    const line = (['b', 't', 'C'] as const)[random() % 3]!
+    return { kind: 'at-line', line, count: between(random, 1, 4), offsetMs: random() % 4 }
   }
   // TRUNCATE twice as often: a kill while it exists is what makes recovery finish a cut.
   const file = (['TRUNCATE', 'TRUNCATE', 'TRUNCATE.tmp', 'HEAD', 'HEAD.tmp'] as const)[random() % 5]!
-  return { kind: 'at-file', file, armAfterMs: random() % 150 }
+  return { kind: 'at-file', on: { file, event: 'rename', count: 1 }, armAfterMs: random() % 150, offsetMs: 0 }
 }
 
 /** What the parent knows about the log, across cycles. */
@@ -95,11 +81,6 @@ function applyLine(model: Model, cycle: number, line: string, onOperation: (kind
   const lsn = Number(a)
   const value = Number(b)
   switch (kind) {
-    case 'R':
-      if (lsn !== model.first || value !== model.last) {
-        return `child opened ${lsn}..${value}, the parent's reopen had ${model.first}..${model.last}`
-      }
-      return undefined
     case 'W':
     case 'C':
       model.latest.set(lsn, { lsn, cycle, seq: value, checkpoint: kind === 'C' })
@@ -128,91 +109,6 @@ function applyLine(model: Model, cycle: number, line: string, onOperation: (kind
   }
   onOperation(kind!)
   return undefined
-}
-
-/** How one child run went. */
-interface ChildRun {
-  failure: string | undefined
-  operations: Map<string, number>
-  /** The operation started and not resolved when the child died, if any. */
-  inFlight: string | undefined
-}
-
-/** Runs one child on `dir`, feeding its lines to `model`, and kills it as `plan` says. */
-function runChild(dir: string, config: ChildConfig, plan: KillPlan, model: Model): Promise<ChildRun> {
-  const run: ChildRun = { failure: undefined, operations: new Map(), inFlight: undefined }
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture('truncation-child.ts'), dir], {
-    env: { ...process.env, DURAWAL_TRUNCATION_CHILD: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const timers: NodeJS.Timeout[] = []
-  let watcher: FSWatcher | undefined
-  let killed = false
-  const kill = (): void => {
-    if (!killed) {
-      killed = true
-      child.kill('SIGKILL')
-    }
-  }
-  const after = (ms: number, action: () => void): void => {
-    timers.push(setTimeout(action, ms))
-  }
-  let ready = false
-  const onReady = (): void => {
-    ready = true
-    after(MAX_RUN_MS, kill)
-    if (plan.kind === 'timed') after(plan.delayMs, kill)
-    if (plan.kind === 'at-file') {
-      after(plan.armAfterMs, () => {
-        watcher = watch(dir, (_event, name) => {
-          if (name === plan.file) kill()
-        })
-      })
-    }
-  }
-  after(READY_TIMEOUT_MS, () => {
-    if (!ready) {
-      run.failure = `child not ready after ${READY_TIMEOUT_MS} ms`
-      kill()
-    }
-  })
-  const onOperation = (kind: string): void => {
-    if (kind === 'b' || kind === 't' || kind === 'C') run.inFlight = kind
-    if (kind === 'B' || kind === 'T' || kind === 'K') run.inFlight = undefined
-    const count = (run.operations.get(kind) ?? 0) + 1
-    run.operations.set(kind, count)
-    if (plan.kind === 'at-operation' && kind === plan.operation && count === plan.count) {
-      if (plan.offsetMs === 0) kill()
-      else after(plan.offsetMs, kill)
-    }
-  }
-  let partial = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n')
-    partial = lines.pop() ?? ''
-    for (const line of lines) {
-      if (line.startsWith('R ')) onReady()
-      const violation = applyLine(model, config.cycle, line, onOperation)
-      if (violation !== undefined) {
-        run.failure ??= violation
-        kill()
-      }
-    }
-  })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  return new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      for (const timer of timers) clearTimeout(timer)
-      watcher?.close()
-      if (!killed || signal !== 'SIGKILL') {
-        run.failure ??= `child exited by itself (code ${code}, signal ${signal}): ${stderr.trim()}`
-      }
-      resolve(run)
-    })
-  })
 }
 
 /** Opens `dir`, or returns why it could not. */
@@ -248,7 +144,7 @@ async function checkLog(wal: Wal, model: Model): Promise<string[]> {
     replayed++
     const identity = readIdentity(data)
     const latest = model.latest.get(lsn)
-    if (identity === null || identity.lsn !== lsn || !makeRecord(SEED, identity).equals(data)) {
+    if (identity === null || identity.lsn !== lsn || !makeRecord(RUN_SEED, identity).equals(data)) {
       problems.push(`LSN ${lsn} holds ${data.length} bytes nobody wrote there (header: ${describe(identity)})`)
     } else if (!sameWrite(identity, latest)) {
       problems.push(`LSN ${lsn} holds ${describe(identity)}, but its latest write was ${describe(latest)}`)
@@ -310,53 +206,75 @@ async function reopenAndCheck(
   return { problems, cutInterrupted, segments }
 }
 
+const newModel = (): Model => ({
+  latest: new Map(),
+  mustHave: new Map(),
+  firstFloor: 0,
+  headAsked: 0,
+  first: 0,
+  last: 0,
+})
+
+/** Figures of the whole run. */
+const stats = {
+  cutsInterrupted: 0,
+  kills: new Map<string, number>(),
+  operations: new Map<string, number>(),
+  killedDuring: new Map<string, number>(),
+  mostSegments: 0,
+}
+const count = (map: Map<string, number>, key: string, add = 1): void => {
+  map.set(key, (map.get(key) ?? 0) + add)
+}
+const listed = (map: Map<string, number>): string => [...map].map(([kind, n]) => `${n} ${kind}`).join(', ')
+
 test('kill -9 during truncateBefore, truncateAfter and checkpoint leaves a log that opens, whole and byte-exact', async (t) => {
-  t.timeout(Math.max(180_000, CYCLES * 5_000))
-  t.log(`seed ${SEED} (DURAWAL_TRUNCATION_CRASH_SEED=${SEED} replays this run), ${CYCLES} cycles`)
-  const random = seededRandom(SEED)
-  const dir = mkdtempSync(join(tmpdir(), 'durawal-truncation-crash-'))
-  const model: Model = { latest: new Map(), mustHave: new Map(), firstFloor: 0, headAsked: 0, first: 0, last: 0 }
-  const failures: string[] = []
-  const stats = {
-    cycles: 0,
-    cutsInterrupted: 0,
-    kills: new Map<string, number>(),
-    operations: new Map<string, number>(),
-    killedDuring: new Map<string, number>(),
-    mostSegments: 0,
-  }
-  const startedAt = Date.now()
-
-  for (let cycle = 1; cycle <= CYCLES && failures.length === 0; cycle++) {
-    const variant = VARIANTS[random() % VARIANTS.length]!
-    const plan = planKill(random)
-    const where = `cycle ${cycle}, ${variant.name}, kill ${JSON.stringify(plan)}`
-    const run = await runChild(dir, { seed: SEED, cycle, options: variant.options }, plan, model)
-    if (run.failure !== undefined) {
-      failures.push(`${where}: ${run.failure}`)
-      break
-    }
-    const { problems, cutInterrupted, segments } = await reopenAndCheck(dir, variant.options, model)
-    stats.mostSegments = Math.max(stats.mostSegments, segments)
-    failures.push(...problems.slice(0, 20).map((problem) => `${where}: ${problem}`))
-    stats.cycles = cycle
-    if (cutInterrupted) stats.cutsInterrupted++
-    stats.kills.set(plan.kind, (stats.kills.get(plan.kind) ?? 0) + 1)
-    const during = run.inFlight ?? 'writes only'
-    stats.killedDuring.set(during, (stats.killedDuring.get(during) ?? 0) + 1)
-    for (const [kind, count] of run.operations) stats.operations.set(kind, (stats.operations.get(kind) ?? 0) + count)
-  }
-
-  const counts = (map: Map<string, number>): string => [...map].map(([kind, count]) => `${count} ${kind}`).join(', ')
-  t.log(
-    `${stats.cycles} cycles in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; kills: ${counts(stats.kills)}; ` +
-      `child lines: ${counts(stats.operations)}; killed during: ${counts(stats.killedDuring)} ` +
-      `(b truncateBefore, t truncateAfter, C checkpoint); ${stats.cutsInterrupted} kills left TRUNCATE; ` +
-      `up to ${stats.mostSegments} segments at a reopen; log now ${model.first}..${model.last}`,
-  )
-  if (failures.length > 0) t.log(`the log is kept in ${dir}`)
-  else rmSync(dir, { recursive: true, force: true })
-  for (const failure of failures) t.log(failure)
-  t.deepEqual(failures, [], `violations (seed ${SEED}; DURAWAL_TRUNCATION_CRASH_SEED=${SEED} to replay)`)
-  t.is(stats.cycles, CYCLES)
+  const children = new KilledChildren('truncation-child.ts')
+  t.teardown(() => children.close())
+  await runCrashLoop<Model>(t, {
+    name: 'truncation-crash',
+    cycles: CYCLES,
+    cyclesPerLog: CYCLES_PER_LOG,
+    newModel,
+    async cycle({ number: cycle, random, dir }, model) {
+      const variant = VARIANTS[random() % VARIANTS.length]!
+      const plan = planKill(random)
+      const where = `${variant.name}, kill ${JSON.stringify(plan)}`
+      const config: ChildConfig = { seed: RUN_SEED, cycle, options: variant.options }
+      /** The operation started and not resolved when the child died, if any. */
+      let inFlight: string | undefined
+      const run = await children.run({
+        dir,
+        config,
+        plan,
+        maxRunMs: MAX_RUN_MS,
+        onLine: (line) =>
+          applyLine(model, cycle, line, (kind) => {
+            if (kind === 'b' || kind === 't' || kind === 'C') inFlight = kind
+            if (kind === 'B' || kind === 'T' || kind === 'K') inFlight = undefined
+            count(stats.operations, kind)
+          }),
+      })
+      if (run.failure !== undefined) return [`${run.failure} (${where})`]
+      const { opened } = run
+      if (opened !== undefined && (opened.firstLsn !== model.first || opened.lastLsn !== model.last)) {
+        return [
+          `child opened ${opened.firstLsn}..${opened.lastLsn}, the parent's reopen had ${model.first}..${model.last}`,
+        ]
+      }
+      const { problems, cutInterrupted, segments } = await reopenAndCheck(dir, variant.options, model)
+      stats.mostSegments = Math.max(stats.mostSegments, segments)
+      if (cutInterrupted) stats.cutsInterrupted++
+      count(stats.kills, plan.kind)
+      count(stats.killedDuring, run.opened === undefined ? 'open' : (inFlight ?? 'writes only'))
+      return problems.map((problem) => `${problem} (${where})`)
+    },
+    async endOfLog(dir, model) {
+      return (await reopenAndCheck(dir, VARIANTS[0]!.options, model)).problems
+    },
+    summary: () =>
+      `kills: ${listed(stats.kills)}; child lines: ${listed(stats.operations)}; ` +
+      `killed during: ${listed(stats.killedDuring)} (b truncateBefore, t truncateAfter, C checkpoint); ` +
+      `${stats.cutsInterrupted} kills left TRUNCATE; up to ${stats.mostSegments} segments at a reopen`,
+  })
 })

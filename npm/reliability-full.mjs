@@ -19,6 +19,21 @@ const steps = [
     figures: /crash states/,
   },
   {
+    name: 'kill -9 (G1)',
+    command: ['npx', 'ava', '__test__/crash.spec.ts'],
+    figures: /cycles in/,
+  },
+  {
+    name: 'kill -9 during truncation',
+    command: ['npx', 'ava', '__test__/truncation-crash.spec.ts'],
+    figures: /cycles in/,
+  },
+  {
+    name: 'strace faults (G4, real addon)',
+    command: ['npx', 'ava', '__test__/syscall-faults.spec.ts'],
+    figures: /injection points/,
+  },
+  {
     name: 'fuzz (G5)',
     command: ['node', 'npm/fuzz.mjs', fuzzSeconds],
     figures: /^fuzz: |DONE/,

@@ -181,7 +181,18 @@ fn platform_flags(_options: &mut OpenOptions, _direct: bool) {
 
 impl Storage for OsStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        match fs::create_dir_all(dir) {
+            // When `dir` exists, std checks that it is a directory and, if
+            // that check fails for any reason (a failing disk included),
+            // returns mkdir's EEXIST, which hides the real error. Look again
+            // so that the caller hears it.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => match fs::metadata(dir) {
+                Ok(metadata) if metadata.is_dir() => Ok(()),
+                Ok(_) => Err(error),
+                Err(stat_error) => Err(stat_error),
+            },
+            result => result,
+        }
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
