@@ -19,6 +19,16 @@ const steps = [
     figures: /crash states/,
   },
   {
+    name: 'corruption matrix (G3)',
+    command: ['cargo', 'test', '--release', '-p', 'durawal', '--test', 'corruption_matrix', '--', '--nocapture'],
+    figures: /corruption matrix:|variants/,
+  },
+  {
+    name: 'I/O fault matrix (G4, simulated)',
+    command: ['cargo', 'test', '--release', '-p', 'durawal', '--test', 'io_fault_matrix', '--', '--nocapture'],
+    figures: /I\/O fault matrix:/,
+  },
+  {
     name: 'kill -9 (G1)',
     command: ['npx', 'ava', '__test__/crash.spec.ts'],
     figures: /cycles in/,
