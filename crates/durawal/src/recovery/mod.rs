@@ -21,7 +21,7 @@ use crate::format::{parse_segment_name, segment_file_name, SealPayload, SegmentH
 use crate::options::RecoveryMode;
 use crate::scanner::SegmentScanner;
 use crate::seek_index::SeekIndex;
-use crate::storage::Storage;
+use crate::storage::{OpenMode, Storage};
 
 /// At most this many bytes are written between two syncs (see the flusher),
 /// so a crash can tear at most this much of the log. Valid records found
@@ -132,7 +132,14 @@ fn make_durable_what_a_crash_left(storage: &dyn Storage, dir: &Path) -> Result<(
         .sync_dir(dir)
         .map_err(|e| Error::io("fsync", dir, e))?;
     let path = dir.join(segment_file_name(last));
-    SegmentScanner::open_file(storage, &path)?
+    // First as the scanner opens it, so that an entry that is not a regular
+    // file is refused as a misplaced file (a directory would fail the next
+    // open with EISDIR); then for writing, because Windows' FlushFileBuffers
+    // refuses a read-only handle.
+    drop(SegmentScanner::open_file(storage, &path)?);
+    storage
+        .open(&path, OpenMode::ReadWrite, false)
+        .map_err(|e| Error::open_failed(&path, e))?
         .sync_data()
         .map_err(|e| Error::io("fdatasync", &path, e))
 }
