@@ -21,6 +21,18 @@ fn read_range(reader: &LogReader, from: u64) -> Vec<(u64, Vec<u8>)> {
     common::drain(&mut reader.replay(from, u64::MAX).unwrap())
 }
 
+/// Writes `DURABLE` as a writer publishing `lsn` would (for the log's id).
+fn publish_durable(dir: &Path, lsn: u64) {
+    let first = &common::segment_files(dir)[0];
+    let log_id: [u8; 16] = common::read_file(first)[16..32].try_into().unwrap();
+    let published = durawal::format::ControlRecord {
+        kind: durawal::format::ControlKind::Durable,
+        log_id,
+        lsn,
+    };
+    std::fs::write(dir.join("DURABLE"), published.encode()).unwrap();
+}
+
 /// A storage that fails every operation that could change the disk.
 fn refusing_writes() -> InjectingStorage {
     InjectingStorage::new(|operation| match operation {
@@ -73,14 +85,7 @@ fn records_on_disk_past_the_published_lsn_stay_hidden() {
     writer.close().unwrap();
     // As if the writer died after writing 150 records and publishing 100:
     // the last 50 were never acknowledged.
-    let first = &common::segment_files(dir.path())[0];
-    let log_id: [u8; 16] = common::read_file(first)[16..32].try_into().unwrap();
-    let published = durawal::format::ControlRecord {
-        kind: durawal::format::ControlKind::Durable,
-        log_id,
-        lsn: 100,
-    };
-    std::fs::write(dir.path().join("DURABLE"), published.encode()).unwrap();
+    publish_durable(dir.path(), 100);
     let reader = LogReader::open(dir.path(), MODE).unwrap();
     assert_eq!(reader.durable_lsn(), 100);
     assert_eq!(read_range(&reader, 1).len(), 100);
@@ -103,13 +108,7 @@ fn a_reader_does_not_take_a_flush_in_progress_past_the_published_lsn_for_damage(
         }
     }
     let segment = &common::segment_files(dir.path())[0];
-    let log_id: [u8; 16] = common::read_file(segment)[16..32].try_into().unwrap();
-    let published = durawal::format::ControlRecord {
-        kind: durawal::format::ControlKind::Durable,
-        log_id,
-        lsn: 30,
-    };
-    std::fs::write(dir.path().join("DURABLE"), published.encode()).unwrap();
+    publish_durable(dir.path(), 30);
     let torn = &expected.layout.records[31];
     common::flip_bit(segment, torn.offset + 24 + 100, 2);
     let reader = LogReader::open(dir.path(), MODE).unwrap();
@@ -160,21 +159,15 @@ fn a_published_lsn_past_the_end_is_not_believed_without_a_writer() {
     writer.truncate_after(20).unwrap();
     writer.close().unwrap();
     // As if a power loss kept the value from before the cut.
-    let first = &common::segment_files(dir.path())[0];
-    let log_id: [u8; 16] = common::read_file(first)[16..32].try_into().unwrap();
-    let stale = durawal::format::ControlRecord {
-        kind: durawal::format::ControlKind::Durable,
-        log_id,
-        lsn: 50,
-    };
-    std::fs::write(dir.path().join("DURABLE"), stale.encode()).unwrap();
+    publish_durable(dir.path(), 50);
     let reader = LogReader::open(dir.path(), MODE).unwrap();
     assert_eq!(reader.durable_lsn(), 20);
     assert_eq!(read_range(&reader, 1).len(), 20);
     // Another log's DURABLE counts for nothing.
     let foreign = durawal::format::ControlRecord {
+        kind: durawal::format::ControlKind::Durable,
         log_id: [1; 16],
-        ..stale
+        lsn: 50,
     };
     std::fs::write(dir.path().join("DURABLE"), foreign.encode()).unwrap();
     assert_eq!(LogReader::open(dir.path(), MODE).unwrap().durable_lsn(), 20);
